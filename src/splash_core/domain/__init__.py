@@ -1,0 +1,1 @@
+"""The domain: value objects, errors and the services that move and process data safely."""

@@ -1,0 +1,140 @@
+"""Ledger events: the durable record of what is where and how we know it."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import attrs
+
+from splash_core.domain.models import Checksum, JobState
+from splash_core.domain.paths import RelPath
+
+
+@attrs.frozen
+class LocationVerified:
+    """A copy of ``path`` on ``endpoint`` had ``size`` and ``checksum`` when checked."""
+
+    endpoint: str
+    path: RelPath
+    size: int
+    checksum: Checksum
+    verified_by: str
+    at: datetime
+    task_id: str | None = None
+
+
+@attrs.frozen
+class LocationRemoved:
+    """``path`` was deleted from ``endpoint`` (by a prune)."""
+
+    endpoint: str
+    path: RelPath
+    at: datetime
+
+
+@attrs.frozen
+class JobFinished:
+    """An HPC job ended; ``outputs`` were checked to exist when it succeeded."""
+
+    job_id: str
+    facility: str
+    name: str
+    state: JobState
+    exit_code: int | None
+    at: datetime
+    outputs: tuple[str, ...] = ()
+    inputs: tuple[str, ...] = ()
+    seconds: float | None = None
+
+
+@attrs.frozen
+class Ingested:
+    """A dataset was recorded in the catalog under ``catalog_id``."""
+
+    dataset_key: str
+    catalog_id: str
+    paths: tuple[RelPath, ...]
+    at: datetime
+
+
+class PruneState(enum.Enum):
+    """Where a scheduled prune stands."""
+
+    SCHEDULED = "scheduled"
+    DONE = "done"
+    REFUSED = "refused"
+
+
+@attrs.frozen
+class PruneScheduled:
+    """``path`` on ``endpoint`` may go from ``due_at``, once ``check_endpoint`` has a verified copy."""
+
+    endpoint: str
+    path: RelPath
+    due_at: datetime
+    check_endpoint: str
+    at: datetime
+
+
+@attrs.frozen
+class PruneDone:
+    """``path`` was deleted from ``endpoint``; ``copy`` is the copy verified just before."""
+
+    endpoint: str
+    path: RelPath
+    copy_endpoint: str
+    copy_checksum: Checksum
+    at: datetime
+
+
+@attrs.frozen
+class PruneRefused:
+    """A due prune was refused; the file stays and the prune stays scheduled."""
+
+    endpoint: str
+    path: RelPath
+    reason: str
+    at: datetime
+
+
+@attrs.frozen
+class TapeArchived:
+    """A file is on tape at ``tape_path`` (inside bundle ``bundle``)."""
+
+    path: RelPath
+    source_endpoint: str
+    bundle: str
+    tape_path: str
+    size: int
+    at: datetime
+
+
+class StepState(enum.Enum):
+    """The outcome of a pipeline step."""
+
+    STARTED = "started"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@attrs.frozen
+class StepRecord:
+    """The outcome of one step of one pipeline run, keyed for idempotency."""
+
+    key: str
+    state: StepState
+    at: datetime
+    detail: str = ""
+
+
+LedgerEvent = (
+    LocationVerified
+    | LocationRemoved
+    | JobFinished
+    | Ingested
+    | PruneScheduled
+    | PruneDone
+    | PruneRefused
+    | TapeArchived
+)

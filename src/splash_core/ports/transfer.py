@@ -1,0 +1,45 @@
+"""Moving batches of files between endpoints (Globus, local copies, ...)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from splash_core.domain.models import TaskStatus, TransferRequest, TransferResult, TransferTask
+
+
+class TransferPort(Protocol):
+    """Submit one task per batch, wait for it, cancel it.
+
+    Implementations must never report a file as VERIFIED unless its size and
+    checksum at the destination were checked against the source, and must
+    raise (not return) when the task as a whole failed.
+    """
+
+    def submit(self, request: TransferRequest) -> TransferTask:
+        """Start a transfer of every item of ``request`` as one task.
+
+        Resubmitting a request with the same ``idempotency_key`` must not start a
+        second copy of the same task.
+
+        Raises:
+            TransientTransferError: the service is unavailable; retry.
+            TransferError: the request was refused.
+        """
+        ...
+
+    def status(self, task_id: str) -> TaskStatus:
+        """The task's current status."""
+        ...
+
+    def wait(self, task_id: str, timeout_s: float) -> TransferResult:
+        """Wait for the task to end and return each file's outcome.
+
+        Raises:
+            TransferFailed: the task failed or hit a fatal event (names task and reason).
+            TransferTimeout: the deadline passed; the task was cancelled.
+        """
+        ...
+
+    def cancel(self, task_id: str) -> None:
+        """Cancel the task if it is still running."""
+        ...
