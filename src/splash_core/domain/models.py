@@ -32,12 +32,16 @@ class ChecksumAlgorithm(enum.Enum):
     SHA512 = "sha512"
 
 
+def _lower(value: str) -> str:
+    return value.lower()
+
+
 @attrs.frozen
 class Checksum:
     """An algorithm and a lowercase hex digest."""
 
     algorithm: ChecksumAlgorithm
-    digest: str = attrs.field(converter=lambda d: str(d).lower())
+    digest: str = attrs.field(converter=_lower)
 
     def __str__(self) -> str:
         return f"{self.algorithm.value}:{self.digest}"
