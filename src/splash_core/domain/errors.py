@@ -156,6 +156,10 @@ class TapeError(SplashError):
     """A tape archive or restore did not complete and verify."""
 
 
+class TransientTapeError(TapeError, TransientError):
+    """The tape service (or the job queue in front of it) is unavailable; retry later."""
+
+
 class CatalogError(SplashError):
     """The catalog rejected a record."""
 

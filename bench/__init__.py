@@ -1,0 +1,1 @@
+"""Benchmarks: splash_core against the obvious alternatives, reported as ratios."""

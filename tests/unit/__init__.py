@@ -1,0 +1,1 @@
+"""Unit tests: fakes only, no network."""
