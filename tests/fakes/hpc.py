@@ -8,6 +8,7 @@ makes the job FAILED with exit code 1 and the exception text as its log tail.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
@@ -175,10 +176,8 @@ class FakeHPC(HPCJobPort):
         deadline = self.clock.monotonic() + timeout_s
         last = self._snapshot(job)
         while True:
-            try:
+            with contextlib.suppress(JobNotFound):  # the status cache lags right after submit
                 last = self.status(job_id)
-            except JobNotFound:
-                pass
             if last.state.terminal or self.clock.monotonic() >= deadline:
                 return last
             self.clock.sleep(min(self.poll_s, max(deadline - self.clock.monotonic(), 0.0)))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TypeVar
 
 from splash_core.domain.errors import LedgerError
 from splash_core.domain.events import (
@@ -21,10 +22,8 @@ from splash_core.domain.events import (
     LocationRemoved,
     LocationVerified,
     PruneDone,
-    PruneRefused,
     PruneScheduled,
     StepRecord,
-    TapeArchived,
 )
 from splash_core.domain.models import CatalogRecord
 from splash_core.domain.paths import RelPath
@@ -32,6 +31,7 @@ from splash_core.ports.ledger import LedgerPort
 from tests.fakes._support import FaultPlan
 
 _Key = tuple[str, RelPath]
+E = TypeVar("E")
 
 
 def _mentions(event: LedgerEvent, path: RelPath) -> bool:
@@ -66,7 +66,7 @@ class FakeLedger(LedgerPort):
         """Make the next ``n`` writes (of ``op``: record, record_step, enqueue_ingest, ingest_done) fail."""
         self.faults.add(n, transient=False, op=op)
 
-    def of_type[E](self, kind: type[E]) -> list[E]:
+    def of_type(self, kind: type[E]) -> list[E]:
         """Every recorded event of class ``kind``, in order."""
         return [e for e in self.events if isinstance(e, kind)]
 
@@ -85,8 +85,6 @@ class FakeLedger(LedgerPort):
             self._scheduled[(event.endpoint, event.path)] = (seq, event)
         elif isinstance(event, PruneDone):
             self._pruned[(event.endpoint, event.path)] = seq
-        elif isinstance(event, PruneRefused | TapeArchived | Ingested | JobFinished):
-            pass
 
     def verified_copy(self, endpoint: str, path: RelPath) -> LocationVerified | None:
         """The latest verification of ``path`` on ``endpoint``, unless removed since."""
@@ -100,9 +98,7 @@ class FakeLedger(LedgerPort):
     def verified_paths(self, endpoint: str) -> frozenset[RelPath]:
         """Every path with a current verified copy on ``endpoint``."""
         return frozenset(
-            path
-            for (name, path) in self._verified
-            if name == endpoint and self.verified_copy(name, path) is not None
+            path for (name, path) in self._verified if name == endpoint and self.verified_copy(name, path) is not None
         )
 
     def history(self, path: RelPath) -> Sequence[LedgerEvent]:

@@ -44,9 +44,7 @@ class FakeScheduler(SchedulerPort):
 
     def pending(self, before: datetime | None = None) -> Sequence[ScheduledTask]:
         """Runs not done, due at or before ``before`` when given, earliest first."""
-        runs = [
-            t for k, t in self.tasks.items() if k not in self.done and (before is None or t.run_at <= before)
-        ]
+        runs = [t for k, t in self.tasks.items() if k not in self.done and (before is None or t.run_at <= before)]
         return sorted(runs, key=lambda t: t.run_at)
 
     def mark_done(self, key: str) -> None:

@@ -11,6 +11,7 @@ with files below it, or one made with :meth:`mkdir`.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterator, Sequence
 
 import attrs
@@ -218,11 +219,11 @@ class FakeStorage(StoragePort):
             raise PathNotFound(f"{path} does not exist on {endpoint.name} ({endpoint.full_path(path)})")
         return file
 
-    def _walk(self, endpoint: Endpoint, prefix: RelPath | None) -> list[FileRecord]:
+    def _walk(self, endpoint: Endpoint, prefix: RelPath | None) -> builtins.list[FileRecord]:
         volume = _volume(endpoint)
         top = endpoint.full_path(prefix) if prefix is not None else endpoint.root_path
         root = endpoint.root_path.rstrip("/") + "/"
-        records = []
+        records: builtins.list[FileRecord] = []
         for (vol, abs_path), file in self._files.items():
             if vol != volume or abs_path == top or not _below(abs_path, top):
                 continue

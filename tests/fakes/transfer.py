@@ -225,15 +225,11 @@ class FakeTransfer(TransferPort):
                 moved += outcome.record.size
             outcomes.append(outcome)
         task.status = TaskStatus.FAILED if reason is not None else TaskStatus.SUCCEEDED
-        task.result = TransferResult(
-            task.task_id, task.status, tuple(outcomes), moved, self.duration_s, reason
-        )
+        task.result = TransferResult(task.task_id, task.status, tuple(outcomes), moved, self.duration_s, reason)
 
     def _copy(self, request: TransferRequest, item: TransferItem, *, corrupt: bool) -> FileOutcome:
         if not self.storage.exists(request.source, item.source):
-            return FileOutcome(
-                item, FileState.FAILED, error=f"{item.source} not found on {request.source.name}"
-            )
+            return FileOutcome(item, FileState.FAILED, error=f"{item.source} not found on {request.source.name}")
         data = self.storage.read(request.source, item.source)
         written = data
         if corrupt and data:

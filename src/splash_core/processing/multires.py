@@ -225,9 +225,7 @@ def _transforms(
     return scales, translations
 
 
-def _create_level(
-    group: Any, name: str, shape: Shape3, chunks: Shape3, dtype: np.dtype[Any], ngff_version: str
-) -> Any:
+def _create_level(group: Any, name: str, shape: Shape3, chunks: Shape3, dtype: np.dtype[Any], ngff_version: str) -> Any:
     clipped = tuple(min(c, s) for c, s in zip(chunks, shape, strict=True))
     if ngff_version == "0.4":
         # NGFF 0.4 requires "/" as the chunk key separator of Zarr v2 arrays.
@@ -248,7 +246,7 @@ def _downsample(block: npt.NDArray[Any], step: Shape3) -> npt.NDArray[Any]:
         block = np.pad(block, pad, mode="edge")
     z, y, x = block.shape
     blocks = block.reshape(z // step[0], step[0], y // step[1], step[1], x // step[2], step[2])
-    mean = blocks.mean(axis=(1, 3, 5), dtype=np.float64)
+    mean: npt.NDArray[np.float64] = blocks.mean(axis=(1, 3, 5), dtype=np.float64)
     if np.issubdtype(block.dtype, np.integer):
         mean = np.rint(mean)
     return mean.astype(block.dtype)

@@ -35,11 +35,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-import h5py  # type: ignore[import-untyped]  # h5py ships no type information
+import h5py
 import numpy as np
 import numpy.typing as npt
-import scipy.fft  # type: ignore[import-untyped]  # scipy ships no type information
-import scipy.sparse  # type: ignore[import-untyped]  # scipy ships no type information
+import scipy.fft
+import scipy.sparse
 import tifffile
 
 from splash_core.processing.errors import InputNotFoundError, InvalidScanError
@@ -93,7 +93,7 @@ def fbp(
     sinogram: npt.ArrayLike,
     theta_deg: npt.ArrayLike,
     *,
-    filter: FilterName = "ramp",  # noqa: A002  # the name callers know from iradon-like APIs
+    filter: FilterName = "ramp",  # shadows the builtin on purpose: the name iradon-like APIs use
     center: float | None = None,
     workers: int | None = None,
 ) -> npt.NDArray[np.float32]:
@@ -134,7 +134,7 @@ def reconstruct_scan(
     h5_path: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     *,
-    filter: FilterName = "ramp",  # noqa: A002  # the name callers know from iradon-like APIs
+    filter: FilterName = "ramp",  # shadows the builtin on purpose: the name iradon-like APIs use
     slices: Sequence[int] | None = None,
     center: float | None = None,
     batch_slices: int = 16,

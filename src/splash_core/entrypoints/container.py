@@ -1,0 +1,214 @@
+"""The composition root: picks an adapter for each port from the configuration.
+
+Only entrypoints (CLI, Prefect flows, watcher, the Python API) build a container.
+Adapters are imported lazily inside their builder functions, so selecting
+``local`` never imports globus_sdk, sfapi_client or prefect. ``Selector``
+providers return ``Any``; the typed accessors at the bottom give ports back.
+Tests replace any port with ``container.<port>.override(fake)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dependency_injector import containers, providers
+
+from splash_core.domain.errors import ConfigError
+from splash_core.domain.settings import Settings
+
+if TYPE_CHECKING:
+    from splash_core.ports import (
+        CatalogPort,
+        ClockPort,
+        HPCJobPort,
+        LedgerPort,
+        SchedulerPort,
+        StoragePort,
+        TapeArchivePort,
+        TransferPort,
+    )
+
+DB_NAME = "splash.db"
+
+
+def workspace_of(settings: Settings) -> Path:
+    """The workspace folder (ledger, job logs), created if missing.
+
+    Raises:
+        ConfigError: the configuration has no ``workspace``.
+    """
+    if not settings.workspace:
+        raise ConfigError("workspace: required (the folder for the ledger database and job logs)")
+    path = Path(settings.workspace)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _options(settings: Settings, adapter: str) -> Mapping[str, Any]:
+    return settings.adapter_options.get(adapter, {})
+
+
+# --- builders (lazy imports keep SDKs out unless selected) -------------------------
+
+
+def _system_clock() -> ClockPort:
+    from splash_core.adapters.local.clock import SystemClock
+
+    return SystemClock()
+
+
+def _sqlite_path(settings: Settings) -> Path:
+    return workspace_of(settings) / DB_NAME
+
+
+def _sqlite_ledger(settings: Settings) -> LedgerPort:
+    from splash_core.adapters.local.sqlite import SqliteLedger
+
+    return SqliteLedger(_sqlite_path(settings))
+
+
+def _sqlite_catalog(settings: Settings) -> CatalogPort:
+    from splash_core.adapters.local.sqlite import SqliteCatalog
+
+    return SqliteCatalog(_sqlite_path(settings))
+
+
+def _sqlite_scheduler(settings: Settings) -> SchedulerPort:
+    from splash_core.adapters.local.sqlite import SqliteScheduler
+
+    return SqliteScheduler(_sqlite_path(settings))
+
+
+def _local_storage() -> StoragePort:
+    from splash_core.adapters.local.storage import LocalStorage
+
+    return LocalStorage()
+
+
+def _local_transfer(settings: Settings) -> TransferPort:
+    from splash_core.adapters.local.transfer import LocalTransfer
+
+    return LocalTransfer(_sqlite_path(settings))
+
+
+def _local_tape(settings: Settings) -> TapeArchivePort:
+    from splash_core.adapters.local.tape import LocalTape
+
+    root = _options(settings, "local").get("tape_root") or str(workspace_of(settings) / "tape")
+    return LocalTape(str(root))
+
+
+def _globus_client(settings: Settings) -> Any:
+    from splash_core.adapters.globus.auth import GlobusCredentials, build_transfer_client
+
+    from splash_core.entrypoints.config import resolve_secret
+
+    credentials = GlobusCredentials(
+        client_id=resolve_secret(settings.secrets["globus_client_id"]),
+        client_secret=resolve_secret(settings.secrets["globus_client_secret"]),
+    )
+    return build_transfer_client(credentials)
+
+
+def _globus_transfer(settings: Settings) -> TransferPort:
+    from splash_core.adapters.globus.transfer import GlobusTransfer
+
+    return GlobusTransfer(_globus_client(settings), **_options(settings, "globus"))
+
+
+def _globus_storage(settings: Settings) -> StoragePort:
+    from splash_core.adapters.globus.storage import GlobusStorage
+
+    return GlobusStorage(_globus_client(settings))
+
+
+def _hpc_ports(settings: Settings, storage: StoragePort, clock: ClockPort) -> Mapping[str, HPCJobPort]:
+    ports: dict[str, HPCJobPort] = {}
+    for facility, adapter in settings.adapters.hpc.items():
+        if adapter == "local":
+            from splash_core.adapters.local.jobs import LocalJobs
+            from splash_core.adapters.local.templates import local_job_templates
+
+            ports[facility] = LocalJobs(
+                _sqlite_path(settings),
+                log_dir=workspace_of(settings) / "jobs",
+                templates=local_job_templates(),
+                facility=facility,
+            )
+        elif adapter == "sfapi":
+            from splash_core.adapters.sfapi.factory import build_sfapi_jobs
+
+            from splash_core.entrypoints.config import resolve_secret
+
+            ports[facility] = build_sfapi_jobs(
+                client_id=resolve_secret(settings.secrets["sfapi_client_id"]),
+                private_key_file=settings.secrets["sfapi_private_key"].name,
+                options=_options(settings, "sfapi"),
+                facility=facility,
+            )
+        else:
+            raise ConfigError(f"adapters.hpc.{facility}: adapter {adapter!r} is not available in this build")
+    return ports
+
+
+def _hpss_tape(settings: Settings) -> TapeArchivePort:
+    from splash_core.adapters.sfapi.factory import build_hpss_archive
+
+    from splash_core.entrypoints.config import resolve_secret
+
+    return build_hpss_archive(
+        client_id=resolve_secret(settings.secrets["sfapi_client_id"]),
+        private_key_file=settings.secrets["sfapi_private_key"].name,
+        options={**_options(settings, "sfapi"), **_options(settings, "hpss")},
+    )
+
+
+def _unavailable(port: str, name: str) -> Any:
+    raise ConfigError(f"adapters.{port}: adapter {name!r} is not available in this build")
+
+
+class Container(containers.DeclarativeContainer):
+    """One provider per port, chosen by ``settings.adapters``."""
+
+    settings = providers.Dependency(instance_of=Settings)
+
+    clock = providers.Singleton(_system_clock)
+
+    ledger = providers.Selector(
+        providers.Callable(lambda s: s.adapters.ledger, settings),
+        sqlite=providers.Singleton(_sqlite_ledger, settings),
+    )
+    catalog = providers.Selector(
+        providers.Callable(lambda s: s.adapters.catalog, settings),
+        local=providers.Singleton(_sqlite_catalog, settings),
+        scicat=providers.Singleton(_unavailable, "catalog", "scicat"),
+    )
+    scheduler = providers.Selector(
+        providers.Callable(lambda s: s.adapters.scheduler, settings),
+        local=providers.Singleton(_sqlite_scheduler, settings),
+        prefect=providers.Singleton(_unavailable, "scheduler", "prefect"),
+    )
+    storage = providers.Selector(
+        providers.Callable(lambda s: s.adapters.storage, settings),
+        local=providers.Singleton(_local_storage),
+        globus=providers.Singleton(_globus_storage, settings),
+    )
+    transfer = providers.Selector(
+        providers.Callable(lambda s: s.adapters.transfer, settings),
+        local=providers.Singleton(_local_transfer, settings),
+        globus=providers.Singleton(_globus_transfer, settings),
+    )
+    tape = providers.Selector(
+        providers.Callable(lambda s: s.adapters.tape, settings),
+        local=providers.Singleton(_local_tape, settings),
+        hpss=providers.Singleton(_hpss_tape, settings),
+        none=providers.Singleton(_unavailable, "tape", "none"),
+    )
+    hpc = providers.Singleton(_hpc_ports, settings, storage, clock)
+
+
+def build_container(settings: Settings) -> Container:
+    """A container for ``settings``."""
+    return Container(settings=settings)
