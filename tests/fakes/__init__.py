@@ -13,6 +13,7 @@ import attrs
 
 from splash_core.domain.models import Endpoint, Site
 from splash_core.domain.paths import RelPath
+from tests.fakes._support import digest
 from tests.fakes.catalog import FakeCatalog
 from tests.fakes.clock import EPOCH, FakeClock
 from tests.fakes.hpc import FakeHPC, FakeJob, JobHandler
@@ -109,8 +110,8 @@ class FakeFacility:
         return self.storage.read(self.endpoints[endpoint], path)
 
     def exists(self, endpoint: str, path: RelPath | str) -> bool:
-        """Whether a file is on the named endpoint."""
-        return self.storage.exists(self.endpoints[endpoint], path)
+        """Whether a regular file is at ``path`` on the named endpoint."""
+        return self.storage.is_file(self.endpoints[endpoint], path)
 
 
 __all__ = [
@@ -129,5 +130,6 @@ __all__ = [
     "FakeTask",
     "FakeTransfer",
     "JobHandler",
+    "digest",
     "reference_endpoints",
 ]

@@ -108,7 +108,15 @@ class FakeStorage(StoragePort):
         return self._file(endpoint, _rel(path)).data
 
     def exists(self, endpoint: Endpoint, path: RelPath | str) -> bool:
-        """Whether a file is at ``path``."""
+        """Whether anything is at ``path``: a file, a folder, or a link made by :meth:`symlink_escape`."""
+        rel = _rel(path)
+        volume, abs_path = _key(endpoint, rel)
+        if self.is_file(endpoint, rel) or self._escapes_root(endpoint, rel):
+            return True
+        return any(v == volume and _below(k, abs_path) for v, k in (*self._files, *self._dirs))
+
+    def is_file(self, endpoint: Endpoint, path: RelPath | str) -> bool:
+        """Whether a regular file is at ``path``."""
         return _key(endpoint, _rel(path)) in self._files
 
     def files(self, endpoint: Endpoint) -> dict[RelPath, bytes]:

@@ -59,7 +59,7 @@ class FakeTape(TapeArchivePort):
         stored: dict[RelPath, bytes] = {}
         records: list[FileRecord] = []
         for member in bundle.members:
-            if not self.storage.exists(source, member.path):
+            if not self.storage.is_file(source, member.path):
                 raise TapeError(
                     f"tape bundle {bundle.name} (job {job_id}): member {member.path} is missing on "
                     f"{source.name}; re-plan the bundle"

@@ -228,7 +228,7 @@ class FakeTransfer(TransferPort):
         task.result = TransferResult(task.task_id, task.status, tuple(outcomes), moved, self.duration_s, reason)
 
     def _copy(self, request: TransferRequest, item: TransferItem, *, corrupt: bool) -> FileOutcome:
-        if not self.storage.exists(request.source, item.source):
+        if not self.storage.is_file(request.source, item.source):
             return FileOutcome(item, FileState.FAILED, error=f"{item.source} not found on {request.source.name}")
         data = self.storage.read(request.source, item.source)
         written = data

@@ -30,14 +30,13 @@ from splash_core.domain.models import (
     JobState,
     OutputSpec,
     ScheduledTask,
-    TaskStatus,
     TapeBundle,
+    TaskStatus,
     TransferItem,
     TransferRequest,
 )
 from splash_core.domain.paths import RelPath
-from tests.fakes import FakeFacility
-from tests.fakes._support import digest
+from tests.fakes import FakeFacility, digest
 
 P = RelPath.parse
 

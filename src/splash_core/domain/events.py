@@ -68,13 +68,22 @@ class PruneState(enum.Enum):
 
 @attrs.frozen
 class PruneScheduled:
-    """``path`` on ``endpoint`` may go from ``due_at``, once ``check_endpoint`` has a verified copy."""
+    """``path`` on ``endpoint`` may go from ``due_at``, once ``check_endpoint`` has a verified copy.
+
+    The copy is at ``check_path`` on ``check_endpoint`` (the same relative path when None).
+    """
 
     endpoint: str
     path: RelPath
     due_at: datetime
     check_endpoint: str
     at: datetime
+    check_path: RelPath | None = None
+
+    @property
+    def copy_path(self) -> RelPath:
+        """Where the copy that must be verified is, relative to ``check_endpoint``."""
+        return self.check_path if self.check_path is not None else self.path
 
 
 @attrs.frozen

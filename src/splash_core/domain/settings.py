@@ -126,12 +126,17 @@ class BeamlineSettings:
     batch_seconds: float = 10.0
 
     def retention_policies(self) -> tuple[RetentionPolicy, ...]:
-        """Retention of the new-file route: each endpoint is checked against its next hop."""
+        """Retention of the new-file route: each endpoint is checked against the last enabled hop leaving it.
+
+        Where an endpoint has several onward hops the farthest copy counts (7.3.3 prunes data733
+        once the NERSC copy is verified, not the BeeGFS staging copy).
+        """
         policies = []
         for endpoint, days in self.retention.items():
-            check = next((c.destination for c in self.copies if c.source == endpoint), None)
-            if check is not None:
-                policies.append(RetentionPolicy(endpoint=endpoint, days=days, check_endpoint=check))
+            onward = [c for c in self.copies if c.source == endpoint]
+            enabled = [c for c in onward if c.enabled] or onward
+            if enabled:
+                policies.append(RetentionPolicy(endpoint=endpoint, days=days, check_endpoint=enabled[-1].destination))
         return tuple(policies)
 
 
@@ -172,9 +177,7 @@ class Settings:
             return self.beamlines[beamline_id]
         except KeyError:
             known = ", ".join(sorted(self.beamlines))
-            raise UnknownBeamline(
-                f"beamline {beamline_id!r} is not in the configuration (known: {known})"
-            ) from None
+            raise UnknownBeamline(f"beamline {beamline_id!r} is not in the configuration (known: {known})") from None
 
 
 def rel(value: str) -> RelPath:

@@ -63,22 +63,28 @@ def _sqlite_path(settings: Settings) -> Path:
     return workspace_of(settings) / DB_NAME
 
 
-def _sqlite_ledger(settings: Settings) -> LedgerPort:
-    from splash_core.adapters.local.sqlite import SqliteLedger
+def _database(settings: Settings) -> Any:
+    from splash_core.adapters.local.database import SqliteDatabase
 
-    return SqliteLedger(_sqlite_path(settings))
-
-
-def _sqlite_catalog(settings: Settings) -> CatalogPort:
-    from splash_core.adapters.local.sqlite import SqliteCatalog
-
-    return SqliteCatalog(_sqlite_path(settings))
+    return SqliteDatabase(_sqlite_path(settings))
 
 
-def _sqlite_scheduler(settings: Settings) -> SchedulerPort:
-    from splash_core.adapters.local.sqlite import SqliteScheduler
+def _sqlite_ledger(db: Any) -> LedgerPort:
+    from splash_core.adapters.local.ledger import SqliteLedger
 
-    return SqliteScheduler(_sqlite_path(settings))
+    return SqliteLedger(db)
+
+
+def _sqlite_catalog(db: Any) -> CatalogPort:
+    from splash_core.adapters.local.catalog import SqliteCatalog
+
+    return SqliteCatalog(db)
+
+
+def _sqlite_scheduler(db: Any) -> SchedulerPort:
+    from splash_core.adapters.local.scheduler import SqliteScheduler
+
+    return SqliteScheduler(db)
 
 
 def _local_storage() -> StoragePort:
@@ -87,10 +93,10 @@ def _local_storage() -> StoragePort:
     return LocalStorage()
 
 
-def _local_transfer(settings: Settings) -> TransferPort:
+def _local_transfer(db: Any) -> TransferPort:
     from splash_core.adapters.local.transfer import LocalTransfer
 
-    return LocalTransfer(_sqlite_path(settings))
+    return LocalTransfer(db)
 
 
 def _local_tape(settings: Settings) -> TapeArchivePort:
@@ -124,7 +130,7 @@ def _globus_storage(settings: Settings) -> StoragePort:
     return GlobusStorage(_globus_client(settings))
 
 
-def _hpc_ports(settings: Settings, storage: StoragePort, clock: ClockPort) -> Mapping[str, HPCJobPort]:
+def _hpc_ports(settings: Settings, db: Any, clock: ClockPort) -> Mapping[str, HPCJobPort]:
     ports: dict[str, HPCJobPort] = {}
     for facility, adapter in settings.adapters.hpc.items():
         if adapter == "local":
@@ -132,10 +138,11 @@ def _hpc_ports(settings: Settings, storage: StoragePort, clock: ClockPort) -> Ma
             from splash_core.adapters.local.templates import local_job_templates
 
             ports[facility] = LocalJobs(
-                _sqlite_path(settings),
+                db,
+                local_job_templates(),
                 log_dir=workspace_of(settings) / "jobs",
-                templates=local_job_templates(),
                 facility=facility,
+                clock=clock,
             )
         elif adapter == "sfapi":
             from splash_core.adapters.sfapi.factory import build_sfapi_jobs
@@ -175,19 +182,20 @@ class Container(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
 
     clock = providers.Singleton(_system_clock)
+    database = providers.Singleton(_database, settings)
 
     ledger = providers.Selector(
         providers.Callable(lambda s: s.adapters.ledger, settings),
-        sqlite=providers.Singleton(_sqlite_ledger, settings),
+        sqlite=providers.Singleton(_sqlite_ledger, database),
     )
     catalog = providers.Selector(
         providers.Callable(lambda s: s.adapters.catalog, settings),
-        local=providers.Singleton(_sqlite_catalog, settings),
+        local=providers.Singleton(_sqlite_catalog, database),
         scicat=providers.Singleton(_unavailable, "catalog", "scicat"),
     )
     scheduler = providers.Selector(
         providers.Callable(lambda s: s.adapters.scheduler, settings),
-        local=providers.Singleton(_sqlite_scheduler, settings),
+        local=providers.Singleton(_sqlite_scheduler, database),
         prefect=providers.Singleton(_unavailable, "scheduler", "prefect"),
     )
     storage = providers.Selector(
@@ -197,7 +205,7 @@ class Container(containers.DeclarativeContainer):
     )
     transfer = providers.Selector(
         providers.Callable(lambda s: s.adapters.transfer, settings),
-        local=providers.Singleton(_local_transfer, settings),
+        local=providers.Singleton(_local_transfer, database),
         globus=providers.Singleton(_globus_transfer, settings),
     )
     tape = providers.Selector(
@@ -206,7 +214,7 @@ class Container(containers.DeclarativeContainer):
         hpss=providers.Singleton(_hpss_tape, settings),
         none=providers.Singleton(_unavailable, "tape", "none"),
     )
-    hpc = providers.Singleton(_hpc_ports, settings, storage, clock)
+    hpc = providers.Singleton(_hpc_ports, settings, database, clock)
 
 
 def build_container(settings: Settings) -> Container:

@@ -113,7 +113,7 @@ def tiff_stack_to_ome_zarr(
     chunk_shape = _check_options(levels, chunks, pixel_size, ngff_version)
     files = _list_tiffs(source)
     if target.exists() and not overwrite:
-        raise OutputExistsError(f"{target} already exists; pass overwrite=True to replace it")
+        raise OutputExistsError(f"{target} already exists; allow overwriting or choose another path")
     if not target.parent.is_dir():
         raise InputNotFoundError(f"output directory {target.parent} does not exist")
 

@@ -5,14 +5,17 @@ by the scan's ``mu_scale`` (so values are attenuation per pixel, or per
 ``mu_scale`` unit for real scans that lack the attribute), an FFT filter with
 zero padding, and a back-projection with linear interpolation.
 
-The back-projection is a sparse matrix: for every pixel inside the
-reconstruction circle and every angle it holds the two linear-interpolation
-weights on the filtered sinogram. The matrix is built in chunks of image rows
-(bounding memory) across all angles at once, and applied to every slice of a
-batch in one sparse-times-dense product, so the geometry work is shared by all
-slices. Chunks run on a thread pool (scipy releases the GIL). For geometries up
-to ``_CACHE_MAX_NNZ`` weights the chunks are kept in a one-entry cache, so
-repeated calls with the same angles and detector width skip the build.
+The back-projection is sparse linear algebra: for every pixel inside the
+reconstruction circle and every angle, the detector position splits into the
+index of its left neighbour and the weight ``w`` of the right one, and linear
+interpolation ``q[left] + w * (q[left + 1] - q[left])`` summed over angles
+becomes two sparse products sharing one index array. The matrices are built
+in chunks of image rows (bounding memory) across all angles at once and
+applied to every slice of a batch in one sparse-times-dense product, so the
+geometry work is shared by all slices. Chunks run on a thread pool (scipy
+releases the GIL). Geometries up to ``_CACHE_MAX_PAIRS`` (pixel, angle) pairs
+stay in a one-entry cache, so repeated calls with the same angles and
+detector width skip the build.
 
 Geometry and scaling match :func:`skimage.transform.iradon` with ``circle=True``:
 the rotation axis sits at detector index ``n_det // 2`` unless ``center`` says
@@ -49,15 +52,17 @@ logger = logging.getLogger(__name__)
 FilterName = Literal["ramp", "shepp-logan", "cosine", "hamming", "hann"]
 FILTERS: tuple[str, ...] = get_args(FilterName)
 
-# (pixel, angle) pairs per geometry chunk: ~16 bytes of weights and indices each.
+# (pixel, angle) pairs per geometry chunk: 8 bytes kept each, ~20 bytes of temporaries while built.
 _CHUNK_PAIRS = 2_000_000
-# Largest back-projection matrix (stored weights) kept between calls: 32M weights ~ 256 MB.
-_CACHE_MAX_NNZ = 32_000_000
+# Largest back-projection geometry kept between calls: 32M (pixel, angle) pairs ~ 256 MB.
+_CACHE_MAX_PAIRS = 32_000_000
 # The back-projection chunks of the last geometry used, if small enough to keep.
 _CACHE: dict[_Geometry, list[_Chunk | None]] = {}
 _CACHE_LOCK = threading.Lock()
-# Zero columns around each filtered projection, so clipped positions read zeros.
-_PAD_LEFT, _PAD_RIGHT = 1, 2
+_ONES: npt.NDArray[np.float32] = np.ones(0, dtype=np.float32)
+# Columns around each filtered projection: zeros, then the filter's tail just off the detector
+# (the back-projection of pixels on the reconstruction circle's rim reads it, as iradon does).
+_PAD_LEFT, _PAD_RIGHT = 2, 3
 # Transmission floor before -log: keeps dead pixels and noise finite.
 _MIN_TRANSMISSION = 1e-6
 
@@ -112,8 +117,9 @@ def fbp(
         zero outside the inscribed circle.
 
     Raises:
-        ValueError: bad shapes, non-finite values, an unknown filter, or
-            ``theta_deg`` not matching the number of angles.
+        ValueError: bad shapes, non-finite values, an unknown filter, a
+            non-finite ``center``, ``workers < 1``, or ``theta_deg`` not
+            matching the number of angles.
     """
     sino = np.asarray(sinogram, dtype=np.float32)
     if sino.ndim not in (2, 3):
@@ -125,7 +131,7 @@ def fbp(
         raise ValueError(f"sinogram needs at least 2 detector pixels, got {n_det}")
     if not np.isfinite(stack).all():
         raise ValueError("sinogram contains NaN or infinite values")
-    geometry = _Geometry(n_det=n_det, center=float(n_det // 2 if center is None else center), theta=theta)
+    geometry = _geometry(n_det, center, theta)
     images = _backproject(_filter_sinograms(stack, filter), geometry, _workers(workers))
     return images if sino.ndim == 3 else images[0]
 
@@ -160,7 +166,8 @@ def reconstruct_scan(
     Raises:
         InputNotFoundError: ``h5_path`` does not exist.
         InvalidScanError: the file is not readable HDF5 or not in Data Exchange layout.
-        ValueError: an unknown filter, slice index out of range or ``batch_slices < 1``.
+        ValueError: an unknown filter, a slice index out of range, ``batch_slices < 1``,
+            a non-finite ``center`` or ``workers < 1``.
     """
     start = time.perf_counter()
     source = Path(h5_path)
@@ -169,6 +176,7 @@ def reconstruct_scan(
         raise ValueError(f"unknown filter {filter!r}; choose one of {', '.join(FILTERS)}")
     if batch_slices < 1:
         raise ValueError(f"batch_slices must be at least 1, got {batch_slices}")
+    n_workers = _workers(workers)
     if not source.is_file():
         raise InputNotFoundError(f"scan file {source} does not exist")
     try:
@@ -183,9 +191,8 @@ def reconstruct_scan(
         scan = _open_exchange(f, source)
         rows = _select_rows(slices, scan.data.shape[1], source)
         n_det = scan.data.shape[2]
-        geometry = _Geometry(n_det=n_det, center=float(n_det // 2 if center is None else center), theta=scan.theta)
+        geometry = _geometry(n_det, center, scan.theta)
         target.mkdir(parents=True, exist_ok=True)
-        n_workers = _workers(workers)
         for batch in _batches(rows, batch_slices):
             t0 = time.perf_counter()
             sinograms = _read_sinograms(scan, batch)
@@ -256,9 +263,9 @@ def psnr(reference: npt.ArrayLike, image: npt.ArrayLike, *, rescale: bool = Fals
 
 @dataclass(frozen=True)
 class _Exchange:
-    data: Any  # h5py.Dataset (untyped)
-    flat: npt.NDArray[np.float32]  # (n_slices, n_det) mean flat minus dark
-    dark: npt.NDArray[np.float32]  # (n_slices, n_det) mean dark
+    data: Any  # h5py.Dataset (untyped): (angles, rows, columns) projections
+    white: Any  # h5py.Dataset: (frames, rows, columns) flat fields
+    dark: Any | None  # h5py.Dataset of dark fields, or None (zero dark)
     theta: tuple[float, ...]
     mu_scale: float
 
@@ -274,24 +281,23 @@ def _open_exchange(f: Any, source: Path) -> _Exchange:
     white = f["exchange/data_white"]
     if white.ndim != 3 or white.shape[1:] != frame or white.shape[0] < 1:
         raise InvalidScanError(f"{source}: /exchange/data_white shape {white.shape} does not match frames {frame}")
-    dark_ds = f.get("exchange/data_dark")
-    if dark_ds is None:
+    dark = f.get("exchange/data_dark")
+    if dark is None:
         logger.warning("%s has no /exchange/data_dark; assuming a zero dark field", source)
-        dark = np.zeros(frame, dtype=np.float32)
-    elif dark_ds.ndim != 3 or dark_ds.shape[1:] != frame or dark_ds.shape[0] < 1:
-        raise InvalidScanError(f"{source}: /exchange/data_dark shape {dark_ds.shape} does not match frames {frame}")
-    else:
-        dark = np.asarray(dark_ds[...], dtype=np.float32).mean(axis=0)
+    elif not isinstance(dark, h5py.Dataset) or dark.ndim != 3 or dark.shape[1:] != frame or dark.shape[0] < 1:
+        raise InvalidScanError(f"{source}: /exchange/data_dark does not hold dark frames of shape {frame}")
     theta = np.asarray(f["exchange/theta"][...], dtype=np.float64).ravel()
     if theta.size != data.shape[0] or not np.isfinite(theta).all():
         raise InvalidScanError(
             f"{source}: /exchange/theta has {theta.size} values for {data.shape[0]} projections (or is not finite)"
         )
-    mu_scale = float(f.attrs.get("mu_scale", 1.0))
+    try:
+        mu_scale = float(f.attrs.get("mu_scale", 1.0))
+    except (TypeError, ValueError):
+        mu_scale = math.nan
     if not (math.isfinite(mu_scale) and mu_scale > 0):
-        raise InvalidScanError(f"{source}: attribute mu_scale must be a positive number, got {mu_scale}")
-    flat = np.asarray(white[...], dtype=np.float32).mean(axis=0) - dark
-    return _Exchange(data=data, flat=flat, dark=dark, theta=tuple(theta.tolist()), mu_scale=mu_scale)
+        raise InvalidScanError(f"{source}: attribute mu_scale must be a positive number")
+    return _Exchange(data=data, white=white, dark=dark, theta=tuple(theta.tolist()), mu_scale=mu_scale)
 
 
 def _select_rows(slices: Sequence[int] | None, n_rows: int, source: Path) -> list[int]:
@@ -310,11 +316,18 @@ def _batches(rows: list[int], size: int) -> list[list[int]]:
 
 
 def _read_sinograms(scan: _Exchange, rows: list[int]) -> npt.NDArray[np.float32]:
+    """Read detector ``rows`` and return ``(rows, angles, columns)`` attenuation sinograms."""
     contiguous = rows[-1] - rows[0] + 1 == len(rows)
     selection: slice | list[int] = slice(rows[0], rows[-1] + 1) if contiguous else rows
     counts = np.asarray(scan.data[:, selection, :], dtype=np.float32)  # (angles, rows, det)
-    flat = np.maximum(scan.flat[rows], 1e-3)
-    transmission = (counts - scan.dark[rows]) / flat
+    white = np.asarray(scan.white[:, selection, :], dtype=np.float32).mean(axis=0)
+    dark = (
+        np.zeros_like(white)
+        if scan.dark is None
+        else np.asarray(scan.dark[:, selection, :], dtype=np.float32).mean(axis=0)
+    )
+    flat = np.maximum(white - dark, np.float32(1e-3))  # dead pixels must not divide by zero
+    transmission = (counts - dark) / flat
     np.maximum(transmission, _MIN_TRANSMISSION, out=transmission)
     sino = -np.log(transmission)
     sino /= np.float32(scan.mu_scale)
@@ -370,14 +383,21 @@ def _fourier_filter(size: int, name: str) -> npt.NDArray[np.float32]:
 
 
 def _filter_sinograms(stack: npt.NDArray[np.float32], name: str) -> npt.NDArray[np.float32]:
-    """Filter ``(S, A, D)`` sinograms along D; return them padded to ``(S, A, D + 3)``."""
+    """Filter ``(S, A, D)`` sinograms along D; return them padded to ``(S, A, D + 5)``.
+
+    Column 2 + d holds detector pixel d; columns 1 and D + 2 hold the filtered
+    values just off the detector (the zero-padded convolution's tails); columns
+    0, D + 3 and D + 4 are zero.
+    """
     n_det = stack.shape[2]
-    size = max(64, 1 << math.ceil(math.log2(2 * n_det)))
+    size = max(64, 1 << math.ceil(math.log2(2 * n_det)))  # >= 2 D: no wrap-around onto the detector
     spectrum = scipy.fft.rfft(stack, n=size, axis=2)
     spectrum *= _fourier_filter(size, name)
-    filtered = scipy.fft.irfft(spectrum, n=size, axis=2)[:, :, :n_det]
+    filtered = scipy.fft.irfft(spectrum, n=size, axis=2)
     padded = np.zeros((*stack.shape[:2], n_det + _PAD_LEFT + _PAD_RIGHT), dtype=np.float32)
-    padded[:, :, _PAD_LEFT : _PAD_LEFT + n_det] = filtered
+    padded[:, :, _PAD_LEFT : _PAD_LEFT + n_det] = filtered[:, :, :n_det]
+    padded[:, :, _PAD_LEFT - 1] = filtered[:, :, size - 1]  # detector index -1, wrapped
+    padded[:, :, _PAD_LEFT + n_det] = filtered[:, :, n_det]
     return padded
 
 
@@ -393,8 +413,24 @@ class _Geometry:
 
 @dataclass(frozen=True)
 class _Chunk:
+    """Linear interpolation of a filtered sinogram q at every (pixel, angle) of some image rows.
+
+    ``q[left] + w * (q[left + 1] - q[left])`` summed over angles is
+    ``gather @ q + slope @ dq`` with ``dq`` the forward difference of ``q``; the
+    two matrices share their column indices and ``gather``'s weights are a
+    shared array of ones, so a chunk stores 8 bytes per (pixel, angle).
+    """
+
     pixels: npt.NDArray[np.intp]  # flat indices into the (n_det * n_det) image
-    matrix: Any  # scipy.sparse.csr_array (untyped): pixels x (angles * padded width)
+    gather: Any  # scipy.sparse.csr_array (untyped): pixels x (angles * padded width), ones at left
+    slope: Any  # same sparsity, weights w of the right neighbour
+
+
+def _geometry(n_det: int, center: float | None, theta: tuple[float, ...]) -> _Geometry:
+    axis = float(n_det // 2 if center is None else center)
+    if not math.isfinite(axis):
+        raise ValueError(f"center must be a finite detector index, got {center}")
+    return _Geometry(n_det=n_det, center=axis, theta=theta)
 
 
 def _workers(workers: int | None) -> int:
@@ -425,33 +461,41 @@ def _build_chunk(geometry: _Geometry, r0: int, r1: int) -> _Chunk:
     theta = np.deg2rad(np.asarray(geometry.theta))
     cos_t, sin_t = np.cos(theta).astype(np.float32), np.sin(theta).astype(np.float32)
 
-    # Detector position of every (pixel, angle), clipped into the zero padding.
+    # Padded-column position of every (pixel, angle); past the kept tails it ramps to a zero column.
     t = cols_in[:, None] * cos_t
     t -= rows_in[:, None] * sin_t
-    t += np.float32(geometry.center)
-    np.clip(t, -1.0, float(n_det), out=t)
-    left = np.floor(t)
+    t += np.float32(geometry.center + _PAD_LEFT)
+    np.clip(t, 0.0, float(width - 2), out=t)
+    left = t.astype(np.int32)  # truncation is floor here: t >= 0
     t -= left  # t is now the weight of the right neighbour
+    left += np.arange(n_angles, dtype=np.int32) * width
 
-    indices = np.empty((pixels.size, n_angles, 2), dtype=np.int32)
-    weights = np.empty((pixels.size, n_angles, 2), dtype=np.float32)
-    base = np.arange(n_angles, dtype=np.int32) * width + _PAD_LEFT
-    np.add(left.astype(np.int32), base, out=indices[..., 0])
-    np.add(indices[..., 0], 1, out=indices[..., 1])
-    np.subtract(1.0, t, out=weights[..., 0])
-    weights[..., 1] = t
-    indptr = np.arange(pixels.size + 1, dtype=np.int64) * (2 * n_angles)
-    matrix = scipy.sparse.csr_array(
-        (weights.reshape(-1), indices.reshape(-1), indptr), shape=(pixels.size, n_angles * width)
+    pairs = pixels.size * n_angles
+    index_dtype = np.int32 if pairs < 2**31 else np.int64
+    indptr = np.arange(pixels.size + 1, dtype=index_dtype) * n_angles
+    shape = (pixels.size, n_angles * width)
+    columns = left.reshape(-1)
+    return _Chunk(
+        pixels=pixels,
+        gather=scipy.sparse.csr_array((_ones(pairs), columns, indptr), shape=shape),
+        slope=scipy.sparse.csr_array((t.reshape(-1), columns, indptr), shape=shape),
     )
-    matrix.has_sorted_indices = True  # per row: angles ascending, then left before right
-    return _Chunk(pixels=pixels, matrix=matrix)
+
+
+def _ones(size: int) -> npt.NDArray[np.float32]:
+    """A read-only view of ``size`` ones, shared by every chunk's gather matrix."""
+    global _ONES
+    with _CACHE_LOCK:
+        if _ONES.size < size:
+            _ONES = np.ones(size, dtype=np.float32)
+            _ONES.flags.writeable = False
+        return _ONES[:size]
 
 
 def _cache_slots(geometry: _Geometry, n_chunks: int) -> list[_Chunk | None] | None:
     """The cached chunk list for ``geometry`` (filled lazily), or ``None`` if too large to keep."""
-    nnz = 2 * len(geometry.theta) * math.pi / 4 * geometry.n_det**2
-    if nnz > _CACHE_MAX_NNZ:
+    pairs = len(geometry.theta) * math.pi / 4 * geometry.n_det**2
+    if pairs > _CACHE_MAX_PAIRS:
         return None
     with _CACHE_LOCK:
         slots = _CACHE.get(geometry)
@@ -463,11 +507,17 @@ def _cache_slots(geometry: _Geometry, n_chunks: int) -> list[_Chunk | None] | No
 
 def _backproject(padded: npt.NDArray[np.float32], geometry: _Geometry, workers: int) -> npt.NDArray[np.float32]:
     """Back-project padded filtered sinograms ``(S, A, W)`` into ``(S, N, N)`` images."""
-    n_slices, n_angles, width = padded.shape
+    n_slices, n_angles, _ = padded.shape
     n = geometry.n_det
     scale = np.float32(np.pi / (2 * n_angles))
+    slope = np.zeros_like(padded)
+    np.subtract(padded[:, :, 1:], padded[:, :, :-1], out=slope[:, :, :-1])
     # Slices last and contiguous, so each stored weight is applied to all slices at once.
-    rhs = padded.reshape(n_slices, n_angles * width)[0] if n_slices == 1 else padded.reshape(n_slices, -1).T.copy()
+    if n_slices == 1:
+        rhs, rhs_slope = padded.reshape(-1), slope.reshape(-1)
+    else:
+        rhs = np.ascontiguousarray(padded.reshape(n_slices, -1).T)
+        rhs_slope = np.ascontiguousarray(slope.reshape(n_slices, -1).T)
     out = np.zeros((n_slices, n * n), dtype=np.float32)
     ranges = _row_ranges(geometry)
     slots = _cache_slots(geometry, len(ranges))
@@ -478,7 +528,8 @@ def _backproject(padded: npt.NDArray[np.float32], geometry: _Geometry, workers: 
             chunk = _build_chunk(geometry, *bounds)
             if slots is not None:
                 slots[index] = chunk  # a racing call may build the same chunk; both are identical
-        values = chunk.matrix @ rhs
+        values = chunk.gather @ rhs
+        values += chunk.slope @ rhs_slope
         out[:, chunk.pixels] = (values if values.ndim == 1 else values.T) * scale
 
     if workers == 1 or len(ranges) == 1:

@@ -105,7 +105,7 @@ def generate_scan(
     target = Path(path)
     _check_params(size, n_slices, n_angles, n_flats, n_darks, flat_counts, dark_counts, max_attenuation)
     if target.exists() and not overwrite:
-        raise OutputExistsError(f"{target} already exists; pass overwrite=True to replace it")
+        raise OutputExistsError(f"{target} already exists; allow overwriting or choose another path")
     if not target.parent.is_dir():
         raise InputNotFoundError(f"output directory {target.parent} does not exist")
 

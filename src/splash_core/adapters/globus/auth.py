@@ -107,9 +107,7 @@ class GlobusCredentials:
                 f"{ENV_CLIENT_SECRET_FILE}) to the confidential client's credentials"
             )
         if secret and secret_file:
-            raise CredentialsError(
-                f"both {ENV_CLIENT_SECRET} and {ENV_CLIENT_SECRET_FILE} are set; set only one"
-            )
+            raise CredentialsError(f"both {ENV_CLIENT_SECRET} and {ENV_CLIENT_SECRET_FILE} are set; set only one")
         if secret_file:
             secret = _read_secret_file(Path(secret_file), require_private=require_private_file)
         if not secret.strip():
@@ -200,9 +198,7 @@ def build_transfer_client(
     creds = credentials if credentials is not None else GlobusCredentials.from_env(environ)
     _install_redactor(creds)
     retry = retrier or Retrier()
-    auth_client = globus_sdk.ConfidentialAppAuthClient(
-        client_id=creds.client_id, client_secret=creds.client_secret
-    )
+    auth_client = globus_sdk.ConfidentialAppAuthClient(client_id=creds.client_id, client_secret=creds.client_secret)
     take_over_sdk_retries(auth_client)
     what = f"fetching a Globus transfer token for client {creds.short_id}"
     try:

@@ -85,6 +85,10 @@ def transfer_error(exc: Exception, what: str) -> SplashError:
     detail = describe(exc)
     if is_permission_denied(exc):
         return PermissionDenied(f"{what}: permission denied ({detail}); check the collection's access rules")
+    if exc.code == "TaskNotFound":
+        return TransferError(f"{what}: Globus does not know this task ({detail}); check the task id")
+    if exc.code == "EndpointNotFound":
+        return TransferError(f"{what}: no such Globus collection ({detail}); check the endpoint's collection_id")
     if is_not_found(exc):
         return SourceNotFound(f"{what}: not found ({detail})")
     if "Quota" in (exc.code or ""):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 from splash_core.domain.errors import PathEscapesRoot
 from splash_core.domain.models import Endpoint
@@ -37,3 +38,26 @@ def checked_path(endpoint: Endpoint, path: RelPath, *, root_real: str | None = N
             f"{endpoint.root_path}; nothing was touched; remove or fix the symlink"
         )
     return full
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def name_is_valid(name: str) -> bool:
+    """Whether a directory entry name can be part of a :class:`RelPath` (no control characters)."""
+    return _CONTROL.search(name) is None
+
+
+def trusted_relpath(value: str) -> RelPath:
+    """A :class:`RelPath` for ``value`` known to be valid already (read back from our own records,
+    or built from checked directory entries), without re-running the validation.
+
+    Validation costs ~9 µs a path, which dominates listing or loading 100,000 of them.
+    """
+    path = _new(RelPath)
+    _setattr(path, "value", value)
+    return path
+
+
+_new = object.__new__
+_setattr = object.__setattr__

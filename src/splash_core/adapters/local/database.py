@@ -1,9 +1,8 @@
-"""The local facility's state: one folder (the workspace) with one SQLite database and job logs.
+"""The local facility's state: one SQLite database file (by convention ``<workspace>/splash.db``).
 
-The database (``<workspace>/splash.db``) holds the ledger, catalog, scheduler, transfer tasks
-and jobs. It runs in WAL mode with ``synchronous=FULL`` so a write is on disk when the call
-returns, and carries its schema version in ``PRAGMA user_version``; the schema is created or
-upgraded on first use.
+It holds the ledger, catalog, scheduler, transfer tasks and jobs. It runs in WAL mode with
+``synchronous=FULL`` so a write is on disk when the call returns, and carries its schema
+version in ``PRAGMA user_version``; the schema is created or upgraded on first use.
 """
 
 from __future__ import annotations
@@ -141,9 +140,7 @@ class SqliteDatabase:
         if self._conn is None:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                conn = sqlite3.connect(
-                    self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
-                )
+                conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=FULL")
                 conn.execute("PRAGMA foreign_keys=ON")
@@ -210,43 +207,10 @@ class SqliteDatabase:
                 self._conn = None
 
 
-class Workspace:
-    """The folder that holds the local facility's state: ``splash.db`` and ``jobs/`` logs.
+DatabaseLike = SqliteDatabase | str | os.PathLike[str]
+"""A database, or the path of its file (created on first use)."""
 
-    Nothing is created until first used.
 
-    Args:
-        root: the folder (made absolute; created when needed).
-    """
-
-    def __init__(self, root: str | os.PathLike[str]) -> None:
-        self.root = Path(root).absolute()
-        self._db: SqliteDatabase | None = None
-        self._lock = threading.Lock()
-
-    @property
-    def database_path(self) -> Path:
-        """``<root>/splash.db``."""
-        return self.root / DATABASE_NAME
-
-    @property
-    def jobs_dir(self) -> Path:
-        """``<root>/jobs``: job scripts, logs and exit-code files."""
-        return self.root / "jobs"
-
-    @property
-    def db(self) -> SqliteDatabase:
-        """The workspace's database (one per workspace object)."""
-        with self._lock:
-            if self._db is None:
-                self._db = SqliteDatabase(self.database_path)
-            return self._db
-
-    def close(self) -> None:
-        """Close the database connection."""
-        with self._lock:
-            if self._db is not None:
-                self._db.close()
-
-    def __repr__(self) -> str:
-        return f"Workspace({str(self.root)!r})"
+def as_database(target: DatabaseLike) -> SqliteDatabase:
+    """``target`` itself, or a :class:`SqliteDatabase` on the file it names."""
+    return target if isinstance(target, SqliteDatabase) else SqliteDatabase(target)

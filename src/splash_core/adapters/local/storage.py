@@ -13,7 +13,7 @@ import shutil
 import stat as stat_mod
 from collections.abc import Iterator
 
-from splash_core.adapters.local._fs import checked_path, is_inside, real_root
+from splash_core.adapters.local._fs import checked_path, is_inside, name_is_valid, real_root, trusted_relpath
 from splash_core.adapters.local.hashing import DEFAULT_BUFFER_SIZE, hash_file
 from splash_core.domain.errors import InvalidPath, PathNotFound, StorageError
 from splash_core.domain.models import Checksum, ChecksumAlgorithm, Endpoint, FileRecord
@@ -32,6 +32,17 @@ _ALGORITHMS = (
 )
 
 
+def _relpath(relname: str, name: str) -> RelPath | None:
+    # a directory entry's name is one normalised component; only control characters and the
+    # total length can make it invalid, and checking just those is much faster than RelPath()
+    if name_is_valid(name) and len(relname) < 1024:
+        return trusted_relpath(relname)
+    try:
+        return RelPath(relname)
+    except InvalidPath:
+        return None
+
+
 class LocalStorage(StoragePort):
     """Stat, list, checksum and delete below endpoint roots that are local folders.
 
@@ -43,7 +54,7 @@ class LocalStorage(StoragePort):
         self._buffer_size = buffer_size
 
     def stat(self, endpoint: Endpoint, path: RelPath) -> FileRecord | None:
-        """Size and mtime of ``path``; a folder has size 0; None when it does not exist.
+        """Size and mtime of the regular file at ``path``; None when there is none (also for a folder).
 
         Raises:
             PathEscapesRoot: the path resolves outside the root (its size would prove nothing).
@@ -55,11 +66,14 @@ class LocalStorage(StoragePort):
             return None
         except OSError as exc:
             raise StorageError(f"cannot stat {path} on endpoint {endpoint.name}: {exc.strerror}") from exc
-        size = 0 if stat_mod.S_ISDIR(st.st_mode) else st.st_size
-        return FileRecord(path=path, size=size, mtime=st.st_mtime)
+        if not stat_mod.S_ISREG(st.st_mode):
+            return None
+        return FileRecord(path=path, size=st.st_size, mtime=st.st_mtime)
 
     def list(self, endpoint: Endpoint, prefix: RelPath | None = None) -> Iterator[FileRecord]:
-        """Every regular file below ``prefix`` (or the whole root), sorted by name within each folder.
+        """Every regular file strictly below the folder ``prefix`` (or the root), sorted by name per folder.
+
+        A ``prefix`` that is a file or does not exist gives nothing.
 
         Symlinks to files inside the root are listed (with the target's size); symlinked folders
         are never followed, so nothing is listed twice and no loop is possible. Names that are
@@ -71,9 +85,7 @@ class LocalStorage(StoragePort):
         """
         root_real = real_root(endpoint)
         if not os.path.isdir(root_real):
-            raise StorageError(
-                f"root {endpoint.root_path} of endpoint {endpoint.name} is not a folder; is it mounted?"
-            )
+            raise StorageError(f"root {endpoint.root_path} of endpoint {endpoint.name} is not a folder; is it mounted?")
         if prefix is None:
             yield from self._walk(endpoint, root_real, endpoint.root_path, "")
             return
@@ -84,9 +96,7 @@ class LocalStorage(StoragePort):
             return
         except OSError as exc:
             raise StorageError(f"cannot list {prefix} on endpoint {endpoint.name}: {exc.strerror}") from exc
-        if stat_mod.S_ISREG(st.st_mode):
-            yield FileRecord(path=prefix, size=st.st_size, mtime=st.st_mtime)
-        elif stat_mod.S_ISDIR(st.st_mode) and not os.path.islink(full):
+        if stat_mod.S_ISDIR(st.st_mode) and not os.path.islink(full):
             yield from self._walk(endpoint, root_real, full, prefix.value + "/")
 
     def _walk(self, endpoint: Endpoint, root_real: str, top: str, rel_top: str) -> Iterator[FileRecord]:
@@ -99,9 +109,7 @@ class LocalStorage(StoragePort):
             except FileNotFoundError:
                 continue
             except OSError as exc:
-                raise StorageError(
-                    f"cannot list {rel or '/'} on endpoint {endpoint.name}: {exc.strerror}"
-                ) from exc
+                raise StorageError(f"cannot list {rel or '/'} on endpoint {endpoint.name}: {exc.strerror}") from exc
             subfolders = []
             for entry in reversed(entries):
                 relname = rel + entry.name
@@ -117,9 +125,8 @@ class LocalStorage(StoragePort):
                     st = entry.stat()
                 except FileNotFoundError:  # removed while we looked
                     continue
-                try:
-                    relpath = RelPath(relname)
-                except InvalidPath:
+                relpath = _relpath(relname, entry.name)
+                if relpath is None:
                     logger.warning("skipping %r on endpoint %s: not a valid path name", relname, endpoint.name)
                     continue
                 yield FileRecord(path=relpath, size=st.st_size, mtime=st.st_mtime)
@@ -192,17 +199,16 @@ class LocalStorage(StoragePort):
         """
         full = checked_path(endpoint, path)
         if not os.path.isdir(endpoint.root_path):
-            raise StorageError(
-                f"root {endpoint.root_path} of endpoint {endpoint.name} is not a folder; is it mounted?"
-            )
+            raise StorageError(f"root {endpoint.root_path} of endpoint {endpoint.name} is not a folder; is it mounted?")
         try:
             os.makedirs(full, exist_ok=True)
         except FileExistsError as exc:
-            raise StorageError(f"cannot create folder {path} on endpoint {endpoint.name}: a file is in the way") from exc
+            raise StorageError(
+                f"cannot create folder {path} on endpoint {endpoint.name}: a file is in the way"
+            ) from exc
         except OSError as exc:
             if exc.errno == errno.ENOTDIR:
                 raise StorageError(
                     f"cannot create folder {path} on endpoint {endpoint.name}: a file is in the way"
                 ) from exc
             raise StorageError(f"cannot create folder {path} on endpoint {endpoint.name}: {exc.strerror}") from exc
-

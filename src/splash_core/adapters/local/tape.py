@@ -125,4 +125,3 @@ class LocalTape(TapeArchivePort):
                     tmp.replace(dest)
         except (tarfile.TarError, OSError, KeyError) as exc:
             raise TapeError(f"restoring from tape bundle {receipt.bundle} failed: {exc}") from exc
-

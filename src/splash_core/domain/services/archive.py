@@ -16,10 +16,11 @@ Planning rules (from the HPSS practice at NERSC):
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
@@ -97,8 +98,7 @@ def plan_bundles(
     """
     if max_bundle_bytes <= 0 or max_member_bytes <= 0:
         raise InvalidInput(
-            f"bundle limits must be positive (max_bundle_bytes={max_bundle_bytes}, "
-            f"max_member_bytes={max_member_bytes})"
+            f"bundle limits must be positive (max_bundle_bytes={max_bundle_bytes}, max_member_bytes={max_member_bytes})"
         )
     groups: dict[tuple[str, int, int], list[FileRecord]] = {}
     seen: set[RelPath] = set()
@@ -171,14 +171,6 @@ def _digest(bundle: TapeBundle) -> str:
     for m in bundle.members:
         h.update(f"{m.path.value}\0{m.size}\0".encode("utf-8", "surrogateescape"))
     return h.hexdigest()[:16]
-
-
-def _part_names(bundle: TapeBundle) -> Iterable[str]:
-    base = f"{bundle.proposal}_{bundle.year}-{bundle.cycle}"
-    n = 1
-    while True:
-        yield f"{base}_part{n}.tar"
-        n += 1
 
 
 class ArchiveService:
@@ -353,20 +345,20 @@ class ArchiveService:
             # a single file under its own path: a changed file replaces its older tape copy
             step = self._ledger.step(self._step_key(source, bundle.name))
             return bundle, _done_with(step, digest)
-        for name in _chain(bundle.name, _part_names(bundle)):
+        base = f"{bundle.proposal}_{bundle.year}-{bundle.cycle}"
+        for name in itertools.chain([bundle.name], (f"{base}_part{n}.tar" for n in itertools.count(1))):
             if name in used:
                 continue
             step = self._ledger.step(self._step_key(source, name))
-            if step is None or step.state is not StepState.DONE or _detail(step).get("members") == digest:
+            # a name is free unless it may hold other members on tape (a failed write recorded none)
+            if step is None or step.state is StepState.FAILED or _detail(step).get("members") == digest:
                 return attrs.evolve(bundle, name=name), _done_with(step, digest)
         raise AssertionError("unreachable: part names never run out")  # pragma: no cover
 
     def _write(self, source: Endpoint, bundle: TapeBundle) -> TapeReceipt:
         key = self._step_key(source, bundle.name)
         digest = _digest(bundle)
-        self._ledger.record_step(
-            StepRecord(key, StepState.STARTED, self._clock.now(), json.dumps({"members": digest}))
-        )
+        self._ledger.record_step(StepRecord(key, StepState.STARTED, self._clock.now(), json.dumps({"members": digest})))
         try:
             receipt = self._tape.verify(self._tape.archive(bundle, source))
             if not receipt.verified:
@@ -397,8 +389,8 @@ class ArchiveService:
                     at=now,
                 )
             )
-        detail = {"members": digest, "tape_path": receipt.tape_path, "job_id": receipt.job_id or ""}
-        self._ledger.record_step(StepRecord(key, StepState.DONE, now, json.dumps(detail)))
+        done = {"members": digest, "tape_path": receipt.tape_path, "job_id": receipt.job_id or ""}
+        self._ledger.record_step(StepRecord(key, StepState.DONE, now, json.dumps(done)))
         logger.info("archived %d file(s) to %s", len(bundle.members), receipt.tape_path)
         return receipt
 
@@ -420,11 +412,6 @@ class ArchiveService:
                 logger.warning("%s", message)
                 errors.append(message)
         return errors
-
-
-def _chain(first: str, rest: Iterable[str]) -> Iterable[str]:
-    yield first
-    yield from rest
 
 
 def _detail(step: StepRecord | None) -> dict[str, str]:

@@ -111,7 +111,7 @@ class Pipeline:
         if record.state is StepState.FAILED:
             error = _load(record.detail).get("error")
             return f"failed ({error})" if error else "failed"
-        return record.state.value
+        return str(record.state.value)
 
 
 def _dump(detail: Mapping[str, str]) -> str:

@@ -1,0 +1,87 @@
+"""The HPC job contract, run against the fake and the local subprocess adapter."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from splash_core.adapters.local import LocalJobs
+from splash_core.domain.models import JobSpec
+from splash_core.ports.hpc import HPCJobPort
+from tests.contract.hpc_contract import HPCContract, HPCEnv
+from tests.fakes import FakeClock, FakeHPC, FakeStorage
+
+
+def _raise(spec: JobSpec) -> int:
+    raise RuntimeError(spec.parameters["message"])
+
+
+class FakeHPCEnv(HPCEnv):
+    """Handlers in place of job scripts; time is the fake clock's."""
+
+    def __init__(self) -> None:
+        clock = FakeClock()
+        self.facility = "nersc"
+        self.fail_exit_code = 1  # a handler that raises is exit code 1
+        self.timeout_s = 3600.0
+        self.hpc = FakeHPC(FakeStorage(clock), clock, facility="nersc", handlers={"ok": lambda _: 0, "fail": _raise})
+
+    @property
+    def port(self) -> HPCJobPort:
+        return self.hpc
+
+    def succeeding(self, name: str, key: str = "") -> JobSpec:
+        return JobSpec(name, "ok", idempotency_key=key)
+
+    def failing(self, name: str, message: str) -> JobSpec:
+        return JobSpec(name, "fail", {"message": message})
+
+    def hanging(self, name: str) -> JobSpec:
+        self.hpc.hang_next()
+        return JobSpec(name, "ok")
+
+
+TEMPLATES = {
+    "ok": "#!/bin/bash\n#SBATCH --job-name=$job_name\n#SBATCH --time=00:05:00\necho running $job_name\n",
+    "fail": "#!/bin/bash\n#SBATCH --qos=realtime\necho $message >&2\nexit 3\n",
+    "hang": "#!/bin/bash\nsleep 60\n",
+}
+
+
+class LocalHPCEnv(HPCEnv):
+    """Bash scripts run as subprocesses."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.facility = "nersc"
+        self.fail_exit_code = 3
+        self.jobs = LocalJobs(tmp_path / "splash.db", TEMPLATES, facility="nersc", kill_grace_s=2.0)
+
+    @property
+    def port(self) -> HPCJobPort:
+        return self.jobs
+
+    def succeeding(self, name: str, key: str = "") -> JobSpec:
+        return JobSpec(name, "ok", idempotency_key=key)
+
+    def failing(self, name: str, message: str) -> JobSpec:
+        return JobSpec(name, "fail", {"message": message})
+
+    def hanging(self, name: str) -> JobSpec:
+        return JobSpec(name, "hang")
+
+    def close(self) -> None:
+        for job_id in self.jobs.active_jobs():
+            self.jobs.cancel(job_id)
+
+
+class TestFakeHPC(HPCContract):
+    """The fake honours the HPC job contract."""
+
+    def make_env(self, tmp_path: Path) -> HPCEnv:
+        return FakeHPCEnv()
+
+
+class TestLocalJobs(HPCContract):
+    """The local subprocess adapter honours the HPC job contract."""
+
+    def make_env(self, tmp_path: Path) -> HPCEnv:
+        return LocalHPCEnv(tmp_path)
