@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING, cast
 
 import attrs
 
-from splash_core.beamlines import BeamlineServices, dispatch as dispatch_beamline, run_scheduled_task
-from splash_core.domain.errors import InvalidInput
+from splash_core.beamlines import BeamlineServices, run_scheduled_task
+from splash_core.beamlines import dispatch as dispatch_beamline
+from splash_core.domain.errors import InvalidInput, PathEscapesRoot
 from splash_core.domain.events import (
     Ingested,
     JobFinished,
@@ -165,6 +166,34 @@ class Splash:
 
     # --- operations ------------------------------------------------------------
 
+    def check_paths(self, endpoint: str, paths: Sequence[str | RelPath], *, must_exist: bool = True) -> list[RelPath]:
+        """Validate paths given by a user before anything is written.
+
+        Each must be a valid relative path, resolve inside the endpoint's root (no symlink
+        escape) and, when ``must_exist``, exist there as a file or a folder with files.
+
+        Raises:
+            InvalidPath: not a valid relative path.
+            PathEscapesRoot: resolves outside the endpoint's root.
+            InvalidInput: no paths, or a path that does not exist.
+        """
+        ep = self.settings.endpoint(endpoint)
+        parsed = [p if isinstance(p, RelPath) else RelPath.parse(p) for p in paths]
+        if not parsed:
+            raise InvalidInput(f"give at least one path relative to endpoint {endpoint} ({ep.root_path})")
+        for rel in parsed:
+            if not self.storage.contains(ep, rel):
+                raise PathEscapesRoot(
+                    f"{rel} on endpoint {endpoint} resolves outside its root {ep.root_path} (a symlink?); "
+                    "refused, nothing was written"
+                )
+            if must_exist and self.storage.stat(ep, rel) is None and next(self.storage.list(ep, rel), None) is None:
+                raise InvalidInput(
+                    f"{rel} does not exist on endpoint {endpoint} ({ep.full_path(rel)}); "
+                    "paths are relative to the endpoint root"
+                )
+        return parsed
+
     def dispatch(
         self,
         beamline: str,
@@ -172,14 +201,21 @@ class Splash:
         *,
         export_controlled: bool = False,
         parameters: dict[str, object] | None = None,
+        check: bool = False,
     ) -> DispatchReport:
         """Run a beamline's pipelines for a batch of new files (relative to its source endpoint).
+
+        Args:
+            check: validate the paths on the source endpoint first (see :meth:`check_paths`).
 
         Raises:
             UnknownBeamline: not configured.
             InvalidInput: bad paths or parameters; nothing ran.
         """
-        parsed = [p if isinstance(p, RelPath) else RelPath.parse(p) for p in paths]
+        if check:
+            parsed = self.check_paths(self.settings.beamline(beamline).source, paths)
+        else:
+            parsed = [p if isinstance(p, RelPath) else RelPath.parse(p) for p in paths]
         return dispatch_beamline(
             self.services(), beamline, parsed, export_controlled=export_controlled, parameters=parameters
         )
@@ -195,9 +231,7 @@ class Splash:
             TransferError: the copy failed or did not verify.
         """
         src, dst = self.settings.endpoint(source), self.settings.endpoint(destination)
-        parsed = [p if isinstance(p, RelPath) else RelPath.parse(p) for p in paths]
-        if not parsed:
-            raise InvalidInput("give at least one path to move")
+        parsed = self.check_paths(source, paths)
         return (
             self.services()
             .mover()
@@ -242,6 +276,10 @@ class Splash:
                 reports.append(self.dispatch(beamline, missing[start : start + size]))
         return ReconcileReport(beamline, source.name, first.destination, tuple(missing), tuple(reports))
 
+    def flight_check(self, route: str) -> FlightReport:
+        """Send a probe file along a configured route (see :func:`flight_check`)."""
+        return flight_check(self, route)
+
     def status(self, path: str | RelPath) -> FileStatus:
         """The history of ``path``: locations, verifications, jobs, catalog ids, pending prunes."""
         rel = path if isinstance(path, RelPath) else RelPath.parse(path)
@@ -261,6 +299,81 @@ class Splash:
             catalog_ids=tuple(dict.fromkeys(e.catalog_id for e in events if isinstance(e, Ingested))),
             pending_prunes=pending,
         )
+
+
+@attrs.frozen
+class FlightHop:
+    """One hop of a flight check: the probe went from ``source`` to ``destination`` and verified."""
+
+    source: str
+    destination: str
+    path: RelPath
+    seconds: float
+    size: int
+    checksum: str
+    verified_by: str
+
+
+@attrs.frozen
+class FlightReport:
+    """A probe file's journey along a configured route."""
+
+    route: str
+    hops: tuple[FlightHop, ...]
+
+
+PROBE = RelPath("splash-flight-check/probe.bin")
+PROBE_BYTES = 1024 * 1024
+
+
+def flight_check(splash: Splash, route_name: str) -> FlightReport:
+    """Send a small probe file along the route ``flight_checks.<route_name>`` and verify each hop.
+
+    The probe is ``splash-flight-check/probe.bin`` on the route's first endpoint; on the local
+    profile it is created when missing (splash never writes to a remote beamline endpoint: place
+    it there once by hand). Each run lands under ``splash-flight-check/runs/<time>/``.
+
+    Raises:
+        InvalidInput: unknown route, or no probe on the first endpoint.
+        TransferError: a hop failed or did not verify (names the hop).
+    """
+    routes = splash.settings.flight_checks
+    if route_name not in routes:
+        known = ", ".join(sorted(routes)) or "none configured"
+        raise InvalidInput(f"flight_checks.{route_name}: no such route (known: {known})")
+    names = routes[route_name]
+    first = splash.settings.endpoint(names[0])
+    if splash.storage.stat(first, PROBE) is None:
+        if splash.settings.adapters.storage != "local":
+            raise InvalidInput(
+                f"no probe file {PROBE} on endpoint {first.name}; place a small file there once "
+                "(the flight check never writes to a beamline endpoint)"
+            )
+        probe = Path(first.full_path(PROBE))
+        probe.parent.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(os.urandom(PROBE_BYTES))
+    stamp = splash.clock.now().strftime("%Y%m%dT%H%M%S%fZ")
+    mover = splash.services().mover()
+    current = PROBE
+    hops: list[FlightHop] = []
+    for source_name, destination_name in zip(names, names[1:], strict=False):
+        source, destination = splash.settings.endpoint(source_name), splash.settings.endpoint(destination_name)
+        prefix = RelPath.parse(f"splash-flight-check/runs/{stamp}") if current == PROBE else None
+        report = mover.move(source, destination, [current], label=f"flight check {route_name}", dest_prefix=prefix)
+        (verified,) = report.verified
+        hops.append(
+            FlightHop(
+                source_name,
+                destination_name,
+                verified.path,
+                report.seconds,
+                verified.size,
+                str(verified.checksum),
+                verified.verified_by,
+            )
+        )
+        current = verified.path
+    return FlightReport(route_name, tuple(hops))
 
 
 def _poll_default(splash: Splash) -> float:

@@ -108,7 +108,6 @@ def _local_tape(settings: Settings) -> TapeArchivePort:
 
 def _globus_client(settings: Settings) -> Any:
     from splash_core.adapters.globus.auth import GlobusCredentials, build_transfer_client
-
     from splash_core.entrypoints.config import resolve_secret
 
     credentials = GlobusCredentials(
@@ -146,7 +145,6 @@ def _hpc_ports(settings: Settings, db: Any, clock: ClockPort) -> Mapping[str, HP
             )
         elif adapter == "sfapi":
             from splash_core.adapters.sfapi.factory import build_sfapi_jobs
-
             from splash_core.entrypoints.config import resolve_secret
 
             ports[facility] = build_sfapi_jobs(
@@ -162,7 +160,6 @@ def _hpc_ports(settings: Settings, db: Any, clock: ClockPort) -> Mapping[str, HP
 
 def _hpss_tape(settings: Settings) -> TapeArchivePort:
     from splash_core.adapters.sfapi.factory import build_hpss_archive
-
     from splash_core.entrypoints.config import resolve_secret
 
     return build_hpss_archive(

@@ -27,7 +27,7 @@ def production_template() -> str:
 def production_dict() -> dict[str, Any]:
     """The production example as plain data."""
     data = yaml.safe_load(production_template())
-    assert isinstance(data, dict)  # noqa: S101 - our own shipped file
+    assert isinstance(data, dict)
     return data
 
 

@@ -153,14 +153,14 @@ def from_sacct(row: Mapping[str, str], zone: tzinfo | None) -> SlurmView:
     notes = []
     if raw.strip() and raw.strip().upper() != state.value:
         notes.append(f"Slurm state {raw.strip()}")
-    if code not in (None, 0):
-        notes.append(f"exit code {row.get('exitcode', '').strip()}" + (f" (signal {signal})" if signal else ""))
+    if state is JobState.COMPLETED and code not in (None, 0):
+        state = JobState.FAILED
+        notes.insert(0, f"Slurm said COMPLETED but the script did not exit 0 (ExitCode {row.get('exitcode', '').strip()})")
+    elif signal:
+        notes.append(f"killed by signal {signal} (ExitCode {row.get('exitcode', '').strip()})")
     derived, _ = parse_exit_code(row.get("derivedexitcode", ""))
     if derived not in (None, 0):
         notes.append(f"a job step exited {row.get('derivedexitcode', '').strip()}")
-    if state is JobState.COMPLETED and code not in (None, 0):
-        state = JobState.FAILED
-        notes.insert(0, "Slurm said COMPLETED but the script did not exit 0")
     reason = _reason(row.get("reason"))
     if reason and state.terminal and state is not JobState.COMPLETED:
         notes.append(f"reason {reason}")

@@ -50,7 +50,7 @@ _REJECTED_BEFORE_PROCESSING = frozenset({429, 503})
 """Statuses that say the request was not acted on, so even a submission may be repeated."""
 _SERVER_TROUBLE = frozenset({500, 502, 504})
 _NOT_IN_QUEUE = ("invalid job id", "job not found", "no such job")
-_ALREADY_ENDED = ("already completed", "already finished", "job has finished", "invalid job id")
+_ALREADY_ENDED = ("already completing", "already completed", "already finished", "job has finished", "invalid job id")
 _TEMPORARY_SBATCH = ("temporarily unavailable", "temporarily unable", "try again later")
 
 

@@ -64,7 +64,7 @@ def test_naive_times_are_refused(tmp_path: Path) -> None:
     """Times without a timezone never reach the database."""
     with pytest.raises(InvalidInput, match="timezone"):
         SqliteLedger(tmp_path / "splash.db").record(
-            LocationVerified("data832", RelPath("a"), 1, SUM, "splash", datetime(2025, 1, 1))  # noqa: DTZ001
+            LocationVerified("data832", RelPath("a"), 1, SUM, "splash", datetime(2025, 1, 1))
         )
 
 
