@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -76,11 +77,20 @@ def parse_time(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
+_FILE_LINE = re.compile(r"^File:\s*(.+?)\s*$", re.MULTILINE)
+
+
 def event_text(event: Any) -> str:
-    """``CODE: description (first line of details)`` for a task event."""
-    code = event.get("code") or "UNKNOWN"
-    text = f"{code}: {event.get('description') or ''}".rstrip(": ")
-    details = " ".join(str(event.get("details") or "").split())
-    if details:
-        text += f" ({details[:240]}{'…' if len(details) > 240 else ''})"
+    """``CODE on /the/file (description)`` for a task event; the file comes from its details."""
+    text = str(event.get("code") or "UNKNOWN")
+    details = str(event.get("details") or "")
+    found = _FILE_LINE.search(details)
+    if found:
+        text += f" on {found.group(1)}"
+    description = event.get("description")
+    if description:
+        text += f" ({description})"
+    elif details and not found:
+        short = " ".join(details.split())
+        text += f" ({short[:200]}{'…' if len(short) > 200 else ''})"
     return text

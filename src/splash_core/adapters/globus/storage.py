@@ -7,12 +7,15 @@ What Globus cannot do, and what that means here:
   is empty and :meth:`GlobusStorage.checksum` raises ``ChecksumUnsupported``. Verify a
   Globus-only copy through the transfer that made it (``verified_by="globus"``) or
   checksum it where the file is mounted.
-* **No symlink resolution.** ``contains`` checks that the normalised path lies under
-  the root and, when Globus reports the entry itself as a symlink, that its target
-  does too; symlinked folders *above* the entry are not resolved (Globus does not say).
-  Globus deletes never follow links, so a delete cannot reach outside through one.
-* ``list`` does not descend into symlinked folders and skips symlinked files whose
-  target is outside the root.
+* **Symlinks only as far as Globus reports them.** Globus resolves links itself and
+  offers no realpath; it does report ``link_target`` for an entry that is a link.
+  ``contains`` and ``delete`` therefore stat the path one component at a time from the
+  root, follow every reported link and refuse a path once a target lies outside the
+  root (a collection that hides link targets cannot be checked this way). That costs
+  one ``stat`` per component. Globus deletes remove links, never what they point to.
+* ``stat`` describes regular files only (None for folders); ``list`` does not descend
+  into symlinked folders and skips symlinked files whose target is outside the root.
+* Modification times have whole-second resolution (that is what Globus reports).
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from splash_core.ports.storage import StoragePort
 
 log = logging.getLogger(__name__)
 
+_MAX_LINK_HOPS = 16
 _STUCK_DELETE_EVENTS = frozenset({"PERMISSION_DENIED", "FILE_NOT_FOUND", "NOT_A_DIRECTORY", "IS_A_DIRECTORY"})
 
 
@@ -125,9 +129,9 @@ class GlobusStorage(StoragePort):
             return None
 
     def stat(self, endpoint: Endpoint, path: RelPath) -> FileRecord | None:
-        """Size and mtime of ``path`` (folders too), or None when it does not exist."""
+        """Size and mtime of the regular file ``path``; None for nothing (or a folder)."""
         doc = self._stat_doc(endpoint, endpoint.full_path(path))
-        if doc is None:
+        if doc is None or doc.get("type") != "file":
             return None
         return FileRecord(path=path, size=int(doc.get("size") or 0), mtime=_mtime(doc))
 
@@ -137,12 +141,8 @@ class GlobusStorage(StoragePort):
         root = endpoint.root_path
         if prefix is not None:
             doc = self._stat_doc(endpoint, endpoint.full_path(prefix))
-            if doc is None:
-                return
-            if doc.get("type") != "dir":
-                if doc.get("type") == "file":
-                    yield FileRecord(path=prefix, size=int(doc.get("size") or 0), mtime=_mtime(doc))
-                return
+            if doc is None or doc.get("type") != "dir":
+                return  # nothing lies below a missing path or a file
         folders = [endpoint.full_path(prefix) if prefix is not None else root]
         while folders:
             folder = folders.pop()
@@ -182,13 +182,36 @@ class GlobusStorage(StoragePort):
         )
 
     def contains(self, endpoint: Endpoint, path: RelPath) -> bool:
-        """Whether ``path`` (and, if it is a symlink, its target) stays inside the root."""
-        full = endpoint.full_path(path)
-        if not _inside(full, endpoint.root_path):
-            return False
-        doc = self._stat_doc(endpoint, full)
-        target = None if doc is None else _link_target(full, doc)
-        return target is None or _inside(target, endpoint.root_path)
+        """Whether ``path`` stays inside the root, following the symlinks Globus reports."""
+        escape, _doc = self._walk(endpoint, path)
+        return escape is None
+
+    def _walk(self, endpoint: Endpoint, path: RelPath) -> tuple[RelPath | None, Any | None]:
+        """Follow ``path`` from the root one component at a time.
+
+        Returns the first prefix of ``path`` that resolves outside the root (None if
+        none does) and the stat document of ``path`` itself (None if it does not exist).
+        Every component that Globus reports as a symlink is followed to its target.
+        """
+        root = endpoint.root_path
+        current = root
+        doc: Any | None = None
+        for depth, part in enumerate(path.parts, start=1):
+            candidate = posixpath.join(current, part)
+            for _hop in range(_MAX_LINK_HOPS):
+                doc = self._stat_doc(endpoint, candidate)
+                if doc is None:
+                    return None, None  # nothing there yet, so nothing below can lead outside
+                target = _link_target(candidate, doc)
+                if target is None:
+                    break
+                if not _inside(target, root):
+                    return RelPath("/".join(path.parts[:depth])), doc
+                candidate = target
+            else:
+                return RelPath("/".join(path.parts[:depth])), doc  # a link loop: refuse it
+            current = candidate
+        return None, doc
 
     # --- changing -----------------------------------------------------------
 
@@ -229,10 +252,12 @@ class GlobusStorage(StoragePort):
         """
         collection = collection_of(endpoint)
         full = endpoint.full_path(path)
-        doc = self._stat_doc(endpoint, full)
-        target = None if doc is None else _link_target(full, doc)
-        if not _inside(full, endpoint.root_path) or (target is not None and not _inside(target, endpoint.root_path)):
-            raise PathEscapesRoot(f"{path} on {endpoint.name} resolves outside {endpoint.root_path}; not deleted")
+        escape, doc = self._walk(endpoint, path)
+        if escape is not None:
+            raise PathEscapesRoot(
+                f"{path} on {endpoint.name} resolves outside {endpoint.root_path} (through {escape}); "
+                "nothing was deleted"
+            )
         if doc is None:
             raise PathNotFound(f"{path} does not exist on {endpoint.name}; nothing was deleted")
         if doc.get("type") == "dir" and not recursive:

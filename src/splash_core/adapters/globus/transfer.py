@@ -145,6 +145,7 @@ class GlobusTransfer(TransferPort):
         self._ls_page_size = ls_page_size
         self._max_resubmits = max_resubmits
         self._requests: dict[str, TransferRequest] = {}
+        self._fatal: dict[str, TransferError] = {}
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **kwargs: Any) -> GlobusTransfer:
@@ -217,8 +218,16 @@ class GlobusTransfer(TransferPort):
         return self._session.transfer_call(f"reading Globus task {task_id}", self._tc.get_task, task_id)
 
     def status(self, task_id: str) -> TaskStatus:
-        """The task's current status (INACTIVE counts as ACTIVE)."""
-        return task_status(self._task(task_id))
+        """The task's current status.
+
+        INACTIVE counts as ACTIVE. A task cancelled because it hit a fatal error (by
+        :meth:`wait`) is FAILED; one cancelled for any other reason is CANCELLED.
+        """
+        doc = self._task(task_id)
+        status = task_status(doc)
+        if status is TaskStatus.CANCELLED and self._fatal_error(task_id, self._where(task_id), doc) is not None:
+            return TaskStatus.FAILED
+        return status
 
     def cancel(self, task_id: str) -> None:
         """Cancel the task if it is still running (no error if it already ended)."""
@@ -255,6 +264,7 @@ class GlobusTransfer(TransferPort):
                 f"Globus task {task_id} was not submitted by this GlobusTransfer; submit its request again "
                 "(the same idempotency key returns the same task) and wait on the task that returns"
             )
+        where = self._where(task_id, request)
         deadline = self._clock.monotonic() + max(0.0, timeout_s)
         intervals = self._poll.intervals()
         while True:
@@ -262,16 +272,23 @@ class GlobusTransfer(TransferPort):
             status = task_status(doc)
             if status is TaskStatus.SUCCEEDED:
                 return self._result(task_id, request, doc)
-            if status is not TaskStatus.ACTIVE:
-                raise self._failure(task_id, request, doc)
-            fatal = self._fatal_while_active(task_id, request, doc)
+            fatal = None if status is TaskStatus.FAILED else self._fatal_error(task_id, where, doc)
             if fatal is not None:
-                self._cancel_quietly(task_id)
+                if status is TaskStatus.ACTIVE:
+                    self._cancel_quietly(task_id)
                 raise fatal
+            if status is not TaskStatus.ACTIVE:
+                raise self._failure(where, doc)
             remaining = deadline - self._clock.monotonic()
             if remaining <= 0:
                 return self._timed_out(task_id, request, timeout_s)
             self._clock.sleep(min(next(intervals), remaining))
+
+    @staticmethod
+    def _where(task_id: str, request: TransferRequest | None = None) -> str:
+        if request is None:
+            return f"Globus task {task_id}"
+        return f"Globus task {task_id} ({request.label!r}, {request.source.name} → {request.destination.name})"
 
     def _timed_out(self, task_id: str, request: TransferRequest, timeout_s: float) -> TransferResult:
         self._cancel_quietly(task_id)
@@ -279,11 +296,11 @@ class GlobusTransfer(TransferPort):
         if task_status(doc) is TaskStatus.SUCCEEDED:  # it finished while we gave up on it
             return self._result(task_id, request, doc)
         raise TransferTimeout(
-            f"Globus task {task_id} ({request.label!r}, {request.source.name} → {request.destination.name}) "
-            f"did not finish within {timeout_s:g} s and was cancelled; allow more time or check the endpoints"
+            f"{self._where(task_id, request)} did not finish within {timeout_s:g} s and was cancelled; "
+            "allow more time or check the endpoints"
         )
 
-    def _failure(self, task_id: str, request: TransferRequest, doc: Any) -> TransferError:
+    def _failure(self, where: str, doc: Any) -> TransferError:
         fatal = doc.get("fatal_error") or {}
         code = str(fatal.get("code") or "UNKNOWN")
         description = fatal.get("description") or doc.get("nice_status_short_description") or ""
@@ -291,11 +308,7 @@ class GlobusTransfer(TransferPort):
         if code in _CHECKSUM_EVENTS:
             kind = VerificationFailed
         state = "was cancelled" if code == "CANCELED" else "FAILED"
-        return kind(
-            f"Globus task {task_id} ({request.label!r}, {request.source.name} → {request.destination.name}) "
-            f"{state}: {code}: {description}".rstrip(": ")
-            + f"; {_HINTS[kind]}"
-        )
+        return kind(f"{where} {state}: {code}: {description}".rstrip(": ") + f"; {_HINTS[kind]}")
 
     def _events(self, task_id: str) -> list[Any]:
         response = self._session.transfer_call(
@@ -303,26 +316,34 @@ class GlobusTransfer(TransferPort):
         )
         return list(response.get("DATA") or [])
 
-    def _fatal_while_active(self, task_id: str, request: TransferRequest, doc: Any) -> TransferError | None:
+    def _fatal_error(self, task_id: str, where: str, doc: Any) -> TransferError | None:
+        """The error a running (or since cancelled) task hit that Globus would retry forever."""
+        known = self._fatal.get(task_id)
+        if known is not None:
+            return type(known)(str(known))
         nice = doc.get("nice_status")
         if not doc.get("faults") and nice in _CALM_NICE_STATUS:
             return None
-        where = f"Globus task {task_id} ({request.label!r}, {request.source.name} → {request.destination.name})"
-        events = self._events(task_id)
+        error = self._fatal_from_events(where, nice, doc, self._events(task_id))
+        if error is not None:
+            self._fatal[task_id] = error
+        return error
+
+    def _fatal_from_events(self, where: str, nice: Any, doc: Any, events: list[Any]) -> TransferError | None:
         for event in events:
             kind = _FATAL_EVENTS.get(str(event.get("code")))
             if kind is not None:
-                return kind(f"{where} hit {event_text(event)} and was cancelled; {_HINTS[kind]}")
+                return kind(f"{where} hit {event_text(event)}; the task was cancelled; {_HINTS[kind]}")
         mismatches = [e for e in events if e.get("code") in _CHECKSUM_EVENTS]
         if len(mismatches) >= self._checksum_failure_limit:
             return VerificationFailed(
-                f"{where} failed checksum verification {len(mismatches)} times ({event_text(mismatches[0])}) "
-                f"and was cancelled; {_HINTS[VerificationFailed]}"
+                f"{where} failed checksum verification {len(mismatches)} times ({event_text(mismatches[0])}); "
+                f"the task was cancelled; {_HINTS[VerificationFailed]}"
             )
         kind = _FATAL_EVENTS.get(str(nice))
         if kind is not None:
             detail = doc.get("nice_status_short_description") or doc.get("nice_status_details") or ""
-            return kind(f"{where} reports {nice} {detail}".rstrip() + f" and was cancelled; {_HINTS[kind]}")
+            return kind(f"{where} reports {nice} {detail}".rstrip() + f"; the task was cancelled; {_HINTS[kind]}")
         return None
 
     # --- results ------------------------------------------------------------

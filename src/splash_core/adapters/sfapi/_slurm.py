@@ -155,7 +155,9 @@ def from_sacct(row: Mapping[str, str], zone: tzinfo | None) -> SlurmView:
         notes.append(f"Slurm state {raw.strip()}")
     if state is JobState.COMPLETED and code not in (None, 0):
         state = JobState.FAILED
-        notes.insert(0, f"Slurm said COMPLETED but the script did not exit 0 (ExitCode {row.get('exitcode', '').strip()})")
+        notes.insert(
+            0, f"Slurm said COMPLETED but the script did not exit 0 (ExitCode {row.get('exitcode', '').strip()})"
+        )
     elif signal:
         notes.append(f"killed by signal {signal} (ExitCode {row.get('exitcode', '').strip()})")
     derived, _ = parse_exit_code(row.get("derivedexitcode", ""))

@@ -169,8 +169,8 @@ class SfapiApi:
             interpret=rows,
         )
 
-    def cancel_job(self, job_id: str) -> None:
-        """Cancel ``job_id``; a job that has already ended is not an error.
+    def cancel_job(self, job_id: str) -> bool:
+        """Cancel ``job_id``; False when Slurm says it has ended already or does not know it.
 
         Raises:
             JobError: the SFAPI or Slurm refused the cancellation.
@@ -182,9 +182,9 @@ class SfapiApi:
         if str(body.get("status", "OK")).upper() != "OK":
             error = _text(body.get("error"))
             if any(marker in error.lower() for marker in _ALREADY_ENDED):
-                logger.info("job %s on %s had already ended; nothing to cancel", job_id, self.machine)
-                return
+                return False
             raise JobError(f"{what}: {error}")
+        return True
 
     def run_command(self, command: str, *, what: str) -> str:
         """Run a read-only shell ``command`` on the machine (through the API) and return its output.

@@ -5,8 +5,9 @@
 - ``status`` asks squeue first and sacct when the job has left the queue (or has ended, for its
   exit code). Success is only ever COMPLETED with exit code 0; a COMPLETED job with another exit
   code is FAILED. A job in neither is UNKNOWN for ``not_found_grace_s`` after it was submitted
-  here (or first missed) - the SFAPI's view lags right after submission - and
-  :class:`JobNotFound` after that. A job that ended badly carries the tail of its log.
+  here - the SFAPI's view lags right after submission - and :class:`JobNotFound` after that
+  (at once for a job id this instance did not submit). A job that ended badly carries the tail
+  of its log.
 - ``wait`` polls with backoff through the injected clock.
 - API trouble becomes :class:`TransientJobError` after bounded retries; an expired token is
   renewed once per request (see :mod:`.client`).
@@ -108,7 +109,6 @@ class SfapiJobs(HPCJobPort):
         self._zone = _zone(settings.site_timezone)
         self._lock = threading.Lock()
         self._submitted: dict[str, _Submitted] = {}
-        self._missing_since: dict[str, float] = {}
         self._by_key: dict[str, str] = {}
         self._tails: dict[str, str] = {}
 
@@ -180,19 +180,16 @@ class SfapiJobs(HPCJobPort):
         queued = _slurm.pick_row(self._api.job_rows(job_id, sacct=False), job_id)
         queue_view = _slurm.from_squeue(queued, self._zone) if queued is not None else None
         if queue_view is not None and not queue_view.state.terminal:
-            self._seen(job_id)
             return self._status(job_id, queue_view)
         accounted = _slurm.pick_row(self._api.job_rows(job_id, sacct=True), job_id)
         if accounted is not None:
             view = _slurm.from_sacct(accounted, self._zone)
             if view.state is JobState.COMPLETED and view.exit_code is None:
                 return self._missing(job_id, "it is COMPLETED in sacct, which has no exit code for it yet", view)
-            self._seen(job_id)
             return self._status(job_id, view)
         if queue_view is not None:
             if queue_view.state is JobState.COMPLETED:
                 return self._missing(job_id, "squeue says COMPLETED but sacct has no record (no exit code)", queue_view)
-            self._seen(job_id)
             return self._status(job_id, queue_view)
         return self._missing(job_id, "neither squeue nor sacct knows it", None)
 
@@ -225,11 +222,19 @@ class SfapiJobs(HPCJobPort):
         """Cancel the job (a job that has ended already is left alone).
 
         Raises:
+            JobNotFound: Slurm does not know the job and sacct has no record of it.
             JobError: the SFAPI or Slurm refused.
         """
         self._check_id(job_id)
-        self._api.cancel_job(job_id)
-        logger.info("cancelled job %s on %s", job_id, self._settings.machine)
+        if self._api.cancel_job(job_id):
+            logger.info("cancelled job %s on %s", job_id, self._settings.machine)
+            return
+        # Slurm said "invalid job id": long finished (and purged from the controller) or never there
+        if _slurm.pick_row(self._api.job_rows(job_id, sacct=True), job_id) is None:
+            raise JobNotFound(
+                f"cannot cancel job {job_id} on {self._settings.machine}: neither Slurm nor sacct knows it"
+            )
+        logger.info("job %s on %s had already ended; nothing to cancel", job_id, self._settings.machine)
 
     # --- for adapters built on these jobs ------------------------------------------
 
@@ -269,10 +274,6 @@ class SfapiJobs(HPCJobPort):
         if not _JOB_ID.match(job_id or ""):
             raise JobNotFound(f"{job_id!r} is not a Slurm job id of {self._settings.machine}")
 
-    def _seen(self, job_id: str) -> None:
-        with self._lock:
-            self._missing_since.pop(job_id, None)
-
     def _status(self, job_id: str, view: _slurm.SlurmView) -> JobStatus:
         status = JobStatus(
             job_id=job_id,
@@ -287,16 +288,14 @@ class SfapiJobs(HPCJobPort):
         return status
 
     def _missing(self, job_id: str, why: str, view: _slurm.SlurmView | None) -> JobStatus:
-        now = self._clock.monotonic()
         with self._lock:
             known = self._submitted.get(job_id)
-            since = known.at if known is not None else self._missing_since.setdefault(job_id, now)
-        waited = now - since
-        if waited < self._settings.not_found_grace_s:
+        waited = self._clock.monotonic() - known.at if known is not None else None
+        if waited is not None and waited < self._settings.not_found_grace_s:
             return JobStatus(
                 job_id=job_id,
                 state=JobState.UNKNOWN,
-                reason=f"{why} ({waited:.0f} s in); the SFAPI's view of new jobs lags, asking again",
+                reason=f"{why} ({waited:.0f} s after submission); the SFAPI's view of new jobs lags, asking again",
             )
         if view is not None:
             # ended according to squeue, but no exit code ever arrived: never call that a success
@@ -304,15 +303,19 @@ class SfapiJobs(HPCJobPort):
                 job_id=job_id,
                 state=view.state,
                 exit_code=None,
-                reason=f"{why} after {waited:.0f} s; the exit code is unknown",
+                reason=f"{why}; the exit code is unknown",
                 started_at=view.started_at,
                 finished_at=view.finished_at,
                 log_tail=self._log_tail(job_id, view.job_name),
             )
+        if waited is None:
+            raise JobNotFound(
+                f"job {job_id} on {self._settings.machine}: {why}, and it was not submitted from here; check "
+                f"`sacct -j {job_id}` at NERSC (a job submitted moments ago elsewhere may need another look)"
+            )
         raise JobNotFound(
-            f"job {job_id} on {self._settings.machine}: {why}, {waited:.0f} s after it was "
-            f"{'submitted' if known is not None else 'first looked for'}; check `sacct -j {job_id}` at NERSC "
-            f"before resubmitting"
+            f"job {job_id} on {self._settings.machine}: {why}, {waited:.0f} s after it was submitted; check "
+            f"`sacct -j {job_id}` at NERSC before resubmitting"
         )
 
     def _log_tail(self, job_id: str, job_name: str | None) -> str:

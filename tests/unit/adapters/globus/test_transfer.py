@@ -351,7 +351,9 @@ def test_a_fatal_event_while_active_cancels_and_raises(
         transfer.wait(task.task_id, timeout_s=3600)
 
     assert sim.cancelled == [task.task_id]
-    assert transfer.status(task.task_id) is TaskStatus.CANCELLED
+    assert transfer.status(task.task_id) is TaskStatus.FAILED
+    with pytest.raises(error, match=code):
+        transfer.wait(task.task_id, timeout_s=3600)
 
 
 def test_a_missing_source_file_cancels_and_raises_source_not_found(

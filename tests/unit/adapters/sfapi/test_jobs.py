@@ -248,14 +248,16 @@ def test_not_found_after_the_grace_window_is_job_not_found(
         jobs.status(job_id)
 
 
-def test_foreign_job_gets_a_grace_window_from_first_miss(jobs: SfapiJobs, clock: FakeClock) -> None:
-    """A job id this process did not submit is UNKNOWN from its first miss until the window passes."""
-    assert jobs.status("999").state is JobState.UNKNOWN
-    clock.advance(60)
-    assert jobs.status("999").state is JobState.UNKNOWN
-    clock.advance(61)
-    with pytest.raises(JobNotFound, match="first looked for"):
+def test_job_not_submitted_here_is_not_found_at_once(jobs: SfapiJobs) -> None:
+    """A job id this instance did not submit and Slurm does not know is JobNotFound right away."""
+    with pytest.raises(JobNotFound, match="job 999 on perlmutter: neither squeue nor sacct knows it, and it was not"):
         jobs.status("999")
+
+
+def test_cancel_of_unknown_job_is_not_found(jobs: SfapiJobs) -> None:
+    """Cancelling an id neither Slurm nor sacct knows raises JobNotFound."""
+    with pytest.raises(JobNotFound, match="cannot cancel job 999"):
+        jobs.cancel("999")
 
 
 def test_status_of_a_non_slurm_id_is_not_found(sim: SimulatedSfapi, jobs: SfapiJobs) -> None:
