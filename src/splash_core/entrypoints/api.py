@@ -15,6 +15,7 @@ Every call raises a :class:`~splash_core.domain.errors.SplashError` on failure; 
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 from collections.abc import Sequence
@@ -356,7 +357,7 @@ def flight_check(splash: Splash, route_name: str) -> FlightReport:
     mover = splash.services().mover()
     current = PROBE
     hops: list[FlightHop] = []
-    for source_name, destination_name in zip(names, names[1:], strict=False):
+    for source_name, destination_name in itertools.pairwise(names):
         source, destination = splash.settings.endpoint(source_name), splash.settings.endpoint(destination_name)
         prefix = RelPath.parse(f"splash-flight-check/runs/{stamp}") if current == PROBE else None
         report = mover.move(source, destination, [current], label=f"flight check {route_name}", dest_prefix=prefix)
