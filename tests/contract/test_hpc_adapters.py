@@ -85,3 +85,64 @@ class TestLocalJobs(HPCContract):
 
     def make_env(self, tmp_path: Path) -> HPCEnv:
         return LocalHPCEnv(tmp_path)
+
+
+# --- SFAPI (NERSC Slurm through a simulated Superfacility API, served with respx) ---------------
+
+
+class SfapiHPCEnv(HPCEnv):
+    """SfapiJobs against the simulated SFAPI: job scripts really run (bash, stand-in podman-hpc)."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        import stamina
+
+        from splash_core.adapters.sfapi import JobKindSettings, SfapiJobs
+        from tests.unit.adapters.sfapi.simulated import SimulatedSfapi
+
+        self._testing = stamina.set_testing(True, attempts=3)
+        self.facility = "nersc"
+        self.fail_exit_code = 3
+        self.timeout_s = 3600.0  # fake time
+        self.clock = FakeClock()
+        self.sim = SimulatedSfapi(tmp_path)
+        kinds = {
+            "ok": JobKindSettings(image="registry.test/ok:1", command=("true",), inputs=(), outputs=()),
+            "fail": JobKindSettings(
+                image="registry.test/fail:1",
+                command=("sh", "-c", 'echo "$2" >&2; exit 3', "sh"),
+                inputs=(),
+                outputs=(),
+                options={"message": "--message"},
+            ),
+        }
+        self.jobs = SfapiJobs(
+            self.sim.settings(kinds=kinds),
+            self.sim.credentials(),
+            client_factory=self.sim.client_factory,
+            clock=self.clock,
+        )
+
+    @property
+    def port(self) -> HPCJobPort:
+        return self.jobs
+
+    def succeeding(self, name: str, key: str = "") -> JobSpec:
+        return JobSpec(name, "ok", idempotency_key=key)
+
+    def failing(self, name: str, message: str) -> JobSpec:
+        return JobSpec(name, "fail", {"message": message})
+
+    def hanging(self, name: str) -> JobSpec:
+        self.sim.plan_next(queue=("PENDING",) + ("RUNNING",) * 10_000)
+        return JobSpec(name, "ok")
+
+    def close(self) -> None:
+        self.jobs.close()
+        self._testing.__exit__(None, None, None)
+
+
+class TestSfapiJobs(HPCContract):
+    """The SFAPI adapter honours the HPC job contract (simulated SFAPI and Slurm)."""
+
+    def make_env(self, tmp_path: Path) -> HPCEnv:
+        return SfapiHPCEnv(tmp_path)

@@ -94,3 +94,12 @@ class TestLocalTransfer(TransferContract):
 
     def make_env(self, tmp_path: Path) -> TransferEnv:
         return LocalTransferEnv(tmp_path)
+
+
+class TestGlobusTransfer(TransferContract):
+    """The Globus adapter honours the transfer contract, against a simulated Globus service over HTTP."""
+
+    def make_env(self, tmp_path: Path) -> TransferEnv:
+        from tests.unit.adapters.globus.contract_envs import GlobusTransferEnv
+
+        return GlobusTransferEnv()

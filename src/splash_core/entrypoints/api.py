@@ -391,3 +391,37 @@ def open_config(path: str | os.PathLike[str] | None = None) -> Splash:
     """
     config_path = find_config(path)
     return Splash(load_settings(Path(config_path)))
+
+
+def dispatch(
+    beamline: str,
+    paths: Sequence[str | RelPath],
+    *,
+    config: str | os.PathLike[str] | None = None,
+    export_controlled: bool = False,
+    parameters: dict[str, object] | None = None,
+) -> DispatchReport:
+    """Dispatch a batch of new files for ``beamline`` with the configuration at ``config``.
+
+    A shortcut for ``open_config(config).dispatch(...)``; paths are checked on the source first.
+    """
+    return open_config(config).dispatch(
+        beamline, paths, export_controlled=export_controlled, parameters=parameters, check=True
+    )
+
+
+def move(
+    source: str,
+    destination: str,
+    paths: Sequence[str | RelPath],
+    *,
+    config: str | os.PathLike[str] | None = None,
+    export_controlled: bool = False,
+) -> MoveReport:
+    """Copy and verify files between two configured endpoints (``open_config(config).move(...)``)."""
+    return open_config(config).move(source, destination, paths, export_controlled=export_controlled)
+
+
+def status(path: str | RelPath, *, config: str | os.PathLike[str] | None = None) -> FileStatus:
+    """The ledger's history of ``path`` (``open_config(config).status(path)``)."""
+    return open_config(config).status(path)

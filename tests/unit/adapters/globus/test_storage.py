@@ -52,12 +52,12 @@ def test_list_walks_every_folder_across_pages(sim: SimulatedGlobus, storage: Glo
 
 
 def test_list_below_a_prefix(sim: SimulatedGlobus, storage: GlobusStorage, source: Endpoint) -> None:
-    """A folder prefix lists its files; a file prefix lists itself; a missing prefix lists nothing."""
+    """A folder prefix lists its files; nothing lies below a file or a missing prefix."""
     for name in ["x/1.h5", "x/y/2.h5", "z/3.h5"]:
         sim.put(COLL_A, f"/data/raw/{name}", b"d")
 
     assert sorted(r.path.value for r in storage.list(source, p("x"))) == ["x/1.h5", "x/y/2.h5"]
-    assert [r.path.value for r in storage.list(source, p("z/3.h5"))] == ["z/3.h5"]
+    assert list(storage.list(source, p("z/3.h5"))) == []
     assert list(storage.list(source, p("nope"))) == []
 
 
@@ -83,6 +83,32 @@ def test_globus_cannot_checksum_on_demand(sim: SimulatedGlobus, storage: GlobusS
         storage.checksum(source, p("missing.h5"), ChecksumAlgorithm.MD5)
 
 
+def test_a_symlinked_folder_leading_outside_is_followed(
+    sim: SimulatedGlobus, storage: GlobusStorage, source: Endpoint
+) -> None:
+    """Paths through a symlinked folder whose target leaves the root are neither contained nor deleted."""
+    sim.put(COLL_A, "/outside/victim.txt", b"must survive")
+    sim.symlink(COLL_A, "/data/raw/linked", "/outside")
+    sim.symlink(COLL_A, "/data/raw/inner", "sub")
+    sim.put(COLL_A, "/data/raw/sub/keep.h5", b"k")
+
+    assert not storage.contains(source, p("linked"))
+    assert not storage.contains(source, p("linked/victim.txt"))
+    assert storage.contains(source, p("inner/keep.h5"))
+    with pytest.raises(PathEscapesRoot, match="through linked"):
+        storage.delete(source, p("linked/victim.txt"))
+    with pytest.raises(PathEscapesRoot):
+        storage.delete(source, p("linked"), recursive=True)
+    assert sim.read(COLL_A, "/outside/victim.txt") == b"must survive"
+    assert not sim.tasks
+
+
+def test_stat_of_a_folder_is_none(sim: SimulatedGlobus, storage: GlobusStorage, source: Endpoint) -> None:
+    """Only regular files have a record."""
+    sim.put(COLL_A, "/data/raw/scan/1.h5", b"1")
+    assert storage.stat(source, p("scan")) is None
+
+
 def test_contains_checks_symlink_targets_it_can_see(
     sim: SimulatedGlobus, storage: GlobusStorage, source: Endpoint
 ) -> None:
@@ -105,7 +131,7 @@ def test_mkdir_creates_parents_and_ignores_existing(
     storage.mkdir(source, p("a/b/c"))
 
     assert sim.is_dir(COLL_A, "/data/raw/a/b/c")
-    assert storage.stat(source, p("a/b")) is not None
+    assert storage.stat(source, p("a/b")) is None  # folders have no file record
 
 
 def test_mkdir_under_a_missing_root_fails(sim: SimulatedGlobus, storage: GlobusStorage) -> None:

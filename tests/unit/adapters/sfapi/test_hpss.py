@@ -138,8 +138,10 @@ def test_htar_list_decodes_in_bash(golden_archive: HpssArchive, tmp_path: Path) 
     """bash itself decodes the here-document into the same bytes."""
     records = [FileRecord(P(n), 1) for n in HOSTILE]
     script = golden_archive.plan_archive(bundle_of(records), CFS733).script
-    block = script[script.index("base64 -d") : script.index("SPLASH_END_OF_LIST\n", script.index("base64 -d") + 60) + 19]
-    snippet = f'WORK={tmp_path}\n{block}\n'
+    block = script[
+        script.index("base64 -d") : script.index("SPLASH_END_OF_LIST\n", script.index("base64 -d") + 60) + 19
+    ]
+    snippet = f"WORK={tmp_path}\n{block}\n"
     done = subprocess.run(["bash", "-c", snippet], capture_output=True, check=False)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "members").read_bytes() == "".join(f"{n}\n" for n in HOSTILE).encode()
@@ -196,9 +198,7 @@ def test_method_is_read_from_the_receipt() -> None:
     assert not is_cput(TapeReceipt("P1_2024-1.tar", "/t/P1/P1_2024-1.tar", (one,)))
 
 
-def test_restore_of_unknown_member_is_refused_without_a_job(
-    sim: SimulatedSfapi, golden_archive: HpssArchive
-) -> None:
+def test_restore_of_unknown_member_is_refused_without_a_job(sim: SimulatedSfapi, golden_archive: HpssArchive) -> None:
     """Restoring a path the receipt does not hold is refused before anything is submitted."""
     receipt = TapeReceipt("P1_2024-1.tar", "/home/x/P1_2024-1.tar", (FileRecord(P("P1/a"), 1),))
     with pytest.raises(TapeError, match="has no member\\(s\\) P1/zzz"):

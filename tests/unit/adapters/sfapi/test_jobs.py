@@ -78,9 +78,7 @@ def test_submission_task_is_polled_through_the_clock(
     assert clock.sleeps == [1.0, 1.0, 1.0]
 
 
-def test_submission_task_that_never_finishes_is_ambiguous(
-    sim: SimulatedSfapi, jobs: SfapiJobs, tmp_path: Path
-) -> None:
+def test_submission_task_that_never_finishes_is_ambiguous(sim: SimulatedSfapi, jobs: SfapiJobs, tmp_path: Path) -> None:
     """A submission task still pending after the timeout is a JobError that says to check the queue."""
     sim.task_pending_polls = 10_000
     with pytest.raises(JobError, match="look for job name copy in the queue") as info:
@@ -303,7 +301,9 @@ def test_token_refused_twice_is_a_credentials_error(sim: SimulatedSfapi, jobs: S
 # --- wait and cancel --------------------------------------------------------------------
 
 
-def test_wait_backs_off_through_the_clock(sim: SimulatedSfapi, jobs: SfapiJobs, clock: FakeClock, tmp_path: Path) -> None:
+def test_wait_backs_off_through_the_clock(
+    sim: SimulatedSfapi, jobs: SfapiJobs, clock: FakeClock, tmp_path: Path
+) -> None:
     """Polls start at poll_interval_s and grow by poll_backoff up to poll_max_interval_s."""
     sim.plan_next(queue=("PENDING",) * 6)
     status = jobs.wait(jobs.submit(copy_spec(tmp_path)), 3600)
@@ -311,7 +311,9 @@ def test_wait_backs_off_through_the_clock(sim: SimulatedSfapi, jobs: SfapiJobs, 
     assert clock.sleeps == [5.0, 7.5, 11.25, 16.875, 25.3125, 30.0]
 
 
-def test_wait_returns_the_last_status_on_timeout(sim: SimulatedSfapi, jobs: SfapiJobs, clock: FakeClock, tmp_path: Path) -> None:
+def test_wait_returns_the_last_status_on_timeout(
+    sim: SimulatedSfapi, jobs: SfapiJobs, clock: FakeClock, tmp_path: Path
+) -> None:
     """A job still running at the deadline is returned as it was last seen."""
     sim.plan_next(queue=("RUNNING",) * 100)
     status = jobs.wait(jobs.submit(copy_spec(tmp_path)), 60)
