@@ -82,3 +82,40 @@ class TestLocalStorage(StorageContract):
 
     def make_env(self, tmp_path: Path) -> StorageEnv:
         return LocalStorageEnv(tmp_path)
+
+
+class TestGlobusStorage(StorageContract):
+    """The Globus adapter honours the storage contract, against a simulated Globus service over HTTP.
+
+    Two tests are replaced because Globus cannot do what they ask: it reports modification
+    times in whole seconds, and it cannot compute a checksum on demand (no algorithms).
+    """
+
+    def make_env(self, tmp_path: Path) -> StorageEnv:
+        from tests.unit.adapters.globus.contract_envs import GlobusStorageEnv
+
+        return GlobusStorageEnv()
+
+    def test_stat_gives_size_and_mtime(self, env: StorageEnv) -> None:
+        """A file's record has its size, its mtime to the second (all Globus reports) and no checksum."""
+        import pytest
+
+        env.put("raw/scan.h5", b"12345", mtime=1_700_000_000.5)
+        record = env.port.stat(env.endpoint, RelPath.parse("raw/scan.h5"))
+        assert record is not None
+        assert record.size == 5
+        assert record.mtime == pytest.approx(1_700_000_000.5, abs=1.0)
+        assert record.checksum is None
+
+    def test_checksum_in_every_supported_algorithm(self, env: StorageEnv) -> None:
+        """Globus offers no algorithm, and every request for one raises ChecksumUnsupported."""
+        import pytest
+
+        from splash_core.domain.errors import ChecksumUnsupported
+        from splash_core.domain.models import ChecksumAlgorithm
+
+        env.put("img.edf", b"scattering image")
+        assert env.port.checksum_algorithms(env.endpoint) == ()
+        for algorithm in ChecksumAlgorithm:
+            with pytest.raises(ChecksumUnsupported):
+                env.port.checksum(env.endpoint, RelPath.parse("img.edf"), algorithm)

@@ -107,26 +107,33 @@ def _local_tape(settings: Settings) -> TapeArchivePort:
 
 
 def _globus_client(settings: Settings) -> Any:
+    """A memoised factory: the TransferClient (and its first token) is made on first use, once."""
+    import functools
+
     from splash_core.adapters.globus.auth import GlobusCredentials, build_transfer_client
     from splash_core.entrypoints.config import resolve_secret
 
-    credentials = GlobusCredentials(
-        client_id=resolve_secret(settings.secrets["globus_client_id"]),
-        client_secret=resolve_secret(settings.secrets["globus_client_secret"]),
-    )
-    return build_transfer_client(credentials)
+    @functools.cache
+    def make() -> Any:
+        credentials = GlobusCredentials(
+            client_id=resolve_secret(settings.secrets["globus_client_id"]),
+            client_secret=resolve_secret(settings.secrets["globus_client_secret"]),
+        )
+        return build_transfer_client(credentials)
+
+    return make
 
 
-def _globus_transfer(settings: Settings) -> TransferPort:
+def _globus_transfer(settings: Settings, client: Any) -> TransferPort:
     from splash_core.adapters.globus.transfer import GlobusTransfer
 
-    return GlobusTransfer(_globus_client(settings), **_options(settings, "globus"))
+    return GlobusTransfer.from_options(client, _options(settings, "globus"))
 
 
-def _globus_storage(settings: Settings) -> StoragePort:
+def _globus_storage(settings: Settings, client: Any) -> StoragePort:
     from splash_core.adapters.globus.storage import GlobusStorage
 
-    return GlobusStorage(_globus_client(settings))
+    return GlobusStorage.from_options(client, _options(settings, "globus"))
 
 
 def _hpc_ports(settings: Settings, db: Any, clock: ClockPort) -> Mapping[str, HPCJobPort]:
@@ -165,7 +172,8 @@ def _hpss_tape(settings: Settings) -> TapeArchivePort:
     return build_hpss_archive(
         client_id=resolve_secret(settings.secrets["sfapi_client_id"]),
         private_key_file=settings.secrets["sfapi_private_key"].name,
-        options={**_options(settings, "sfapi"), **_options(settings, "hpss")},
+        options=_options(settings, "sfapi"),
+        hpss_options=_options(settings, "hpss"),
     )
 
 
@@ -195,15 +203,16 @@ class Container(containers.DeclarativeContainer):
         local=providers.Singleton(_sqlite_scheduler, database),
         prefect=providers.Singleton(_unavailable, "scheduler", "prefect"),
     )
+    globus_client = providers.Singleton(_globus_client, settings)
     storage = providers.Selector(
         providers.Callable(lambda s: s.adapters.storage, settings),
         local=providers.Singleton(_local_storage),
-        globus=providers.Singleton(_globus_storage, settings),
+        globus=providers.Singleton(_globus_storage, settings, globus_client),
     )
     transfer = providers.Selector(
         providers.Callable(lambda s: s.adapters.transfer, settings),
         local=providers.Singleton(_local_transfer, database),
-        globus=providers.Singleton(_globus_transfer, settings),
+        globus=providers.Singleton(_globus_transfer, settings, globus_client),
     )
     tape = providers.Selector(
         providers.Callable(lambda s: s.adapters.tape, settings),

@@ -17,6 +17,8 @@ Decisions worth knowing:
 * While a task is ACTIVE Globus keeps retrying errors that will not go away
   (missing source, permission denied, quota, repeated checksum mismatches). ``wait``
   looks at the task's events when the task reports faults, cancels the task and raises.
+  Such a task reports FAILED from then on (its events say why); a task cancelled for
+  any other reason (``cancel``, the ``wait`` deadline) reports CANCELLED.
 * ``wait`` needs the request to name each file's outcome: it knows the tasks this
   instance submitted. After a restart, submit the same request again (same key, same
   task) and wait on what it returns.
@@ -413,9 +415,9 @@ class GlobusTransfer(TransferPort):
             listed = ", ".join(o.item.destination.value for o in failed[:5])
             more = f" and {len(failed) - 5} more" if len(failed) > 5 else ""
             raise TransferFailed(
-                f"Globus task {task_id} ({request.label!r}, {request.source.name} → {request.destination.name}) "
-                f"reported SUCCEEDED but {len(failed)} of {request.total_files} files did not arrive on "
-                f"{request.destination.name}: {listed}{more}; submit them again"
+                f"{self._where(task_id, request)} reported SUCCEEDED but {len(failed)} of "
+                f"{request.total_files} files did not arrive on {request.destination.name}: {listed}{more}; "
+                "submit them again"
             )
         log.info(
             "Globus task %s verified %d files (%d bytes in %.1f s)",

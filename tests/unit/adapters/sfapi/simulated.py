@@ -36,7 +36,7 @@ from splash_core.adapters.sfapi import SfapiCredentials, SfapiSettings, SlurmSet
 from splash_core.adapters.sfapi.settings import JobKindSettings
 
 BASE = "https://api.sfapi.test/api/v1.2"
-TOKEN_URL = "https://oidc.sfapi.test/c2id/token"  # noqa: S105 - a URL
+TOKEN_URL = "https://oidc.sfapi.test/c2id/token"
 MACHINE = "perlmutter"
 
 _HSI = r"""
@@ -504,7 +504,8 @@ class SimulatedSfapi:
                 json={
                     "status": "ERROR",
                     "output": None,
-                    "error": f"scancel: error: Kill job error on job id {job_id}: Job/step already completing or completed",
+                    "error": f"scancel: error: Kill job error on job id {job_id}: "
+                    "Job/step already completing or completed",
                 },
             )
         job.ended = True

@@ -151,7 +151,7 @@ def test_token_is_reused_until_it_expires(sim: SimulatedSfapi, tmp_path: Path) -
 def test_token_endpoint_refusal_is_a_credentials_error(sim: SimulatedSfapi, jobs: SfapiJobs) -> None:
     """A token endpoint that refuses the client raises CredentialsError telling to renew the key."""
     sim.token_faults.append(401)
-    with pytest.raises(CredentialsError, match="refused the SFAPI client.*Iris") as info:
+    with pytest.raises(CredentialsError, match=r"refused the SFAPI client.*Iris") as info:
         jobs.status("123")
     assert "invalid_client" in str(info.value)
 

@@ -254,7 +254,7 @@ class World:
         path = Path(self.source.root_path) / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
-        return FileRecord(P(rel), len(data), Checksum(ChecksumAlgorithm.MD5, hashlib.md5(data).hexdigest()))  # noqa: S324 - HPSS's own checksum
+        return FileRecord(P(rel), len(data), Checksum(ChecksumAlgorithm.MD5, hashlib.md5(data).hexdigest()))
 
     def restored(self, rel: str) -> bytes:
         return (Path(self.destination.root_path) / rel).read_bytes()
@@ -276,7 +276,8 @@ def test_hostile_names_round_trip(world: World) -> None:
     """Files with spaces, quotes, $(...), backticks, unicode and leading dashes go to tape and back."""
     records = [world.put(n, f"content of {n}".encode()) for n in HOSTILE]
     receipt = world.archive.archive(bundle_of(records), world.source)
-    assert receipt.job_id is not None and not receipt.verified
+    assert receipt.job_id is not None
+    assert not receipt.verified
     assert receipt.tape_path == f"{world.hpss}/nersc733_alsdev_raw/P1/P1_2024-1.tar"
     verified = world.archive.verify(receipt)
     assert verified.verified
@@ -308,7 +309,7 @@ def test_cput_md5_mismatch_fails_verification(world: World) -> None:
     )
     for meta in world.sim.hsi_meta.iterdir():
         meta.write_text(json.dumps({"md5": "f" * 32}))
-    with pytest.raises(TapeError, match="has MD5 f{32} on tape"):
+    with pytest.raises(TapeError, match=r"has MD5 f{32} on tape"):
         world.archive.verify(receipt)
 
 
@@ -319,7 +320,8 @@ def test_corrupted_member_fails_verification(world: World) -> None:
     rewrite_tar(Path(receipt.tape_path), lambda name, data: data[:-1] if name == "P1/a.h5" else data)
     with pytest.raises(TapeError, match=r"P1/a.h5 is 9 bytes on tape, 10 in the receipt") as info:
         world.archive.verify(receipt)
-    assert receipt.bundle in str(info.value) and "job " in str(info.value)
+    assert receipt.bundle in str(info.value)
+    assert "job " in str(info.value)
 
 
 def test_missing_member_fails_verification(world: World) -> None:
@@ -327,7 +329,7 @@ def test_missing_member_fails_verification(world: World) -> None:
     records = [world.put("P1/a.h5", b"a"), world.put("P1/b.h5", b"b")]
     receipt = world.archive.archive(bundle_of(records), world.source)
     rewrite_tar(Path(receipt.tape_path), lambda name, data: None if name == "P1/b.h5" else data)
-    with pytest.raises(TapeError, match="P1/b.h5 is missing from the archive"):
+    with pytest.raises(TapeError, match=r"P1/b\.h5 is missing from the archive"):
         world.archive.verify(receipt)
 
 
@@ -352,7 +354,7 @@ def test_member_changed_since_planning_is_not_archived(world: World) -> None:
 def test_missing_member_is_not_archived(world: World) -> None:
     """A planned member that is gone stops the job; the message names it."""
     Path(world.source.root_path, "P1").mkdir(parents=True)
-    with pytest.raises(TapeError, match="missing or not a regular file: P1/gone.h5"):
+    with pytest.raises(TapeError, match=r"missing or not a regular file: P1/gone\.h5"):
         world.archive.archive(bundle_of([FileRecord(P("P1/gone.h5"), 3)]), world.source)
 
 
@@ -361,7 +363,7 @@ def test_restore_checks_sizes(world: World) -> None:
     record = world.put("P1/a.h5", b"abc")
     receipt = world.archive.verify(world.archive.archive(bundle_of([record]), world.source))
     wrong = attrs.evolve(receipt, members=(FileRecord(record.path, 99),))
-    with pytest.raises(TapeError, match="restored P1/a.h5 is 3 bytes, expected 99"):
+    with pytest.raises(TapeError, match=r"restored P1/a\.h5 is 3 bytes, expected 99"):
         world.archive.restore(wrong, (record.path,), world.destination)
 
 
@@ -381,7 +383,7 @@ def test_transfer_job_that_hangs_is_cancelled(sim: SimulatedSfapi, clock: FakeCl
     (tmp_path / "src" / "P1").mkdir(parents=True)
     (tmp_path / "src" / "P1" / "a").write_bytes(b"1")
     sim.plan_next(queue=("PENDING",) * 1000)
-    with pytest.raises(TapeError, match="did not finish within 600 s.*cancelled"):
+    with pytest.raises(TapeError, match=r"did not finish within 600 s.*cancelled"):
         archive.archive(bundle_of([FileRecord(P("P1/a"), 1)]), source)
     (job,) = sim.jobs.values()
     assert job.state.startswith("CANCELLED")

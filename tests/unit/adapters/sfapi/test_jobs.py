@@ -41,7 +41,7 @@ def test_submit_returns_the_slurm_job_id(sim: SimulatedSfapi, jobs: SfapiJobs, t
 
 def test_unknown_kind_is_refused_without_a_request(sim: SimulatedSfapi, jobs: SfapiJobs) -> None:
     """A kind with no template is a JobError naming the known kinds; nothing is sent."""
-    with pytest.raises(JobError, match="no job template for kind 'nope'.*known kinds: echo"):
+    with pytest.raises(JobError, match=r"no job template for kind 'nope'.*known kinds: echo"):
         jobs.submit(JobSpec(name="x", kind="nope"))
     assert sim.requests == []
 
@@ -57,7 +57,7 @@ def test_same_idempotency_key_gives_the_same_job(sim: SimulatedSfapi, jobs: Sfap
 def test_sbatch_refusal_is_a_job_error(sim: SimulatedSfapi, jobs: SfapiJobs, tmp_path: Path) -> None:
     """sbatch refusing the job (a bad account) is a JobError quoting sbatch."""
     sim.plan_next(sbatch_error="sbatch: error: Batch job submission failed: Invalid account or account/partition")
-    with pytest.raises(JobError, match="sbatch refused the job: .*Invalid account") as info:
+    with pytest.raises(JobError, match=r"sbatch refused the job: .*Invalid account") as info:
         jobs.submit(copy_spec(tmp_path))
     assert not isinstance(info.value, TransientJobError)
 
@@ -149,7 +149,8 @@ def test_finished_job_comes_from_sacct_with_exit_code(sim: SimulatedSfapi, jobs:
     assert status.succeeded
     assert status.log_tail == ""
     assert (tmp_path / "out" / "scan 1.h5").read_bytes() == b"raw scan"
-    assert status.started_at is not None and status.finished_at is not None
+    assert status.started_at is not None
+    assert status.finished_at is not None
 
 
 def test_failed_script_is_failed_with_log_tail(sim: SimulatedSfapi, jobs: SfapiJobs, tmp_path: Path) -> None:
@@ -198,7 +199,9 @@ def test_completed_nonzero_exit_says_why(sim: SimulatedSfapi, jobs: SfapiJobs, t
     sim.plan_next(queue=(), state="COMPLETED", exit_code="1:0", run=False, log="oops\n")
     status = jobs.status(jobs.submit(copy_spec(tmp_path)))
     assert status.state is JobState.FAILED
-    assert status.reason is not None and "COMPLETED" in status.reason and "1:0" in status.reason
+    assert status.reason is not None
+    assert "COMPLETED" in status.reason
+    assert "1:0" in status.reason
 
 
 def test_log_that_cannot_be_read_does_not_hide_the_failure(
@@ -229,9 +232,11 @@ def test_not_found_right_after_submit_is_unknown_then_found(
     job_id = jobs.submit(copy_spec(tmp_path))
     first = jobs.status(job_id)
     assert first.state is JobState.UNKNOWN
-    assert first.reason is not None and "lags" in first.reason
+    assert first.reason is not None
+    assert "lags" in first.reason
     final = jobs.wait(job_id, 600)
-    assert final.state is JobState.COMPLETED and final.succeeded
+    assert final.state is JobState.COMPLETED
+    assert final.succeeded
 
 
 def test_not_found_after_the_grace_window_is_job_not_found(

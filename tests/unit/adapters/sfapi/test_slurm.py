@@ -77,7 +77,8 @@ def test_completed_with_nonzero_exit_is_failed() -> None:
     view = from_sacct({"jobid": "1", "state": "COMPLETED", "exitcode": "1:0"}, None)
     assert view.state is JobState.FAILED
     assert view.exit_code == 1
-    assert view.reason is not None and "did not exit 0" in view.reason
+    assert view.reason is not None
+    assert "did not exit 0" in view.reason
 
 
 def test_completed_killed_by_signal_is_failed() -> None:
@@ -91,7 +92,8 @@ def test_cancelled_by_keeps_who() -> None:
     """'CANCELLED by N' is CANCELLED, and the reason keeps Slurm's words."""
     view = from_sacct({"jobid": "1", "state": "CANCELLED by 4242", "exitcode": "0:15"}, None)
     assert view.state is JobState.CANCELLED
-    assert view.reason is not None and "CANCELLED by 4242" in view.reason
+    assert view.reason is not None
+    assert "CANCELLED by 4242" in view.reason
 
 
 def test_squeue_has_no_exit_code() -> None:

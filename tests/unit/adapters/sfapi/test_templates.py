@@ -96,7 +96,8 @@ def test_golden_scripts_keep_the_safety_lines() -> None:
         assert "set -euo pipefail" in text, path
     for kind in SPECS:
         text = (GOLDEN / f"{kind}.sh").read_text()
-        assert "|| status=$?" in text and 'exit "${status}"' in text
+        assert "|| status=$?" in text
+        assert 'exit "${status}"' in text
         assert "#SBATCH --account=als" in text
 
 
@@ -115,7 +116,9 @@ def test_hostile_path_is_one_word(name: str, tmp_path: Path) -> None:
     assert "#SBATCH --job-name=recon_" in script
     for line in script.splitlines():
         if line.startswith("#SBATCH"):
-            assert "'" not in line and "$" not in line and "`" not in line
+            assert "'" not in line
+            assert "$" not in line
+            assert "`" not in line
 
 
 def test_hostile_script_runs_without_side_effects(tmp_path: Path) -> None:
@@ -141,7 +144,8 @@ def test_hostile_script_runs_without_side_effects(tmp_path: Path) -> None:
     done = subprocess.run(["bash", str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     assert output.read_text() == "data"
-    assert not (tmp_path / "PWNED").exists() and not (tmp_path / "PWNED2").exists()
+    assert not (tmp_path / "PWNED").exists()
+    assert not (tmp_path / "PWNED2").exists()
 
 
 def test_script_exits_with_the_container_status(tmp_path: Path) -> None:
@@ -241,7 +245,8 @@ def test_job_name_is_plain_and_keyed() -> None:
     """Job names keep only safe characters and carry a hash of the idempotency key."""
     assert job_name("recon a b/'$x'") == "recon_a_b_x"
     keyed = job_name("recon", "key-1")
-    assert keyed.startswith("recon-") and len(keyed) == len("recon-") + 8
+    assert keyed.startswith("recon-")
+    assert len(keyed) == len("recon-") + 8
     assert job_name("x" * 300, "k").__len__() == 100
 
 
