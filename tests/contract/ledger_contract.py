@@ -188,3 +188,16 @@ class LedgerContract(abc.ABC):
         ledger.record(event)
         assert ledger.verified_copy("nersc832", P("raw/ünïcode name.h5")) == event
         assert list(ledger.history(P("raw/ünïcode name.h5"))) == [event]
+
+    def test_a_verification_without_a_digest_round_trips(self, ledger: LedgerPort) -> None:
+        """A copy a service verified without reporting a digest keeps no checksum and its algorithm."""
+        event = LocationVerified(
+            "nersc832", P("raw/a.h5"), 10, None, "globus", at(1), "task-1", service_algorithm=ChecksumAlgorithm.MD5
+        )
+        ledger.record(event)
+        copy = ledger.verified_copy("nersc832", P("raw/a.h5"))
+        assert copy == event
+        assert copy is not None
+        assert copy.checksum is None
+        assert copy.service_algorithm is ChecksumAlgorithm.MD5
+        assert list(ledger.history(P("raw/a.h5"))) == [event]

@@ -22,3 +22,12 @@ class TestSqliteCatalog(CatalogContract):
 
     def make_catalog(self, tmp_path: Path) -> CatalogPort:
         return SqliteCatalog(tmp_path / "splash.db")
+
+
+class TestSciCatCatalog(CatalogContract):
+    """The SciCat catalog honours the catalog contract, against a simulated SciCat v3 backend."""
+
+    def make_catalog(self, tmp_path: Path) -> CatalogPort:
+        from tests.unit.adapters.scicat.simulated import SimulatedSciCat
+
+        return SimulatedSciCat().catalog()

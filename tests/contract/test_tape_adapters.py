@@ -128,3 +128,62 @@ class TestHpssArchive(TapeContract):
 
     def make_env(self, tmp_path: Path) -> TapeEnv:
         return HpssTapeEnv(tmp_path)
+
+
+class LocalTapeEnv(TapeEnv):
+    """LocalTape: bundles are tar files (single files plain copies) in a folder."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        from splash_core.adapters.local.tape import LocalTape
+
+        self.source = Endpoint("nersc733_alsdev_raw", "nersc", str(tmp_path / "cfs"), Site.OFF_SITE)
+        self.destination = Endpoint("restore", "nersc", str(tmp_path / "restore"), Site.OFF_SITE)
+        for endpoint in (self.source, self.destination):
+            Path(endpoint.root_path).mkdir()
+        self.tape_root = tmp_path / "tape"
+        self.tape = LocalTape(self.tape_root)
+
+    @property
+    def port(self) -> TapeArchivePort:
+        return self.tape
+
+    def put(self, endpoint: Endpoint, path: str, data: bytes) -> FileRecord:
+        target = Path(endpoint.full_path(RelPath.parse(path)))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        return FileRecord(RelPath.parse(path), len(data))
+
+    def read(self, endpoint: Endpoint, path: str | RelPath) -> bytes:
+        return Path(endpoint.full_path(RelPath.parse(str(path)))).read_bytes()
+
+    def exists(self, endpoint: Endpoint, path: str | RelPath) -> bool:
+        return Path(endpoint.full_path(RelPath.parse(str(path)))).is_file()
+
+    def _rewrite(self, receipt: TapeReceipt, change: Callable[[str, bytes], bytes | None]) -> None:
+        target = Path(receipt.tape_path)
+        if len(receipt.members) == 1 and receipt.members[0].path.value == receipt.bundle:
+            data = change(receipt.bundle, target.read_bytes())
+            target.write_bytes(data or b"")
+            return
+        with tarfile.open(target) as tar:
+            entries = [(m, tar.extractfile(m).read()) for m in tar.getmembers() if m.isfile()]  # type: ignore[union-attr]
+        with tarfile.open(target, "w", format=tarfile.PAX_FORMAT) as tar:
+            for info, data in entries:
+                new = change(info.name, data)
+                if new is None:
+                    continue
+                info.size = len(new)
+                tar.addfile(info, io.BytesIO(new))
+
+    def damage(self, receipt: TapeReceipt, member: RelPath) -> None:
+        self._rewrite(receipt, lambda name, data: data[:-1] if name == member.value else data)
+
+    def lose(self, receipt: TapeReceipt, member: RelPath) -> None:
+        self._rewrite(receipt, lambda name, data: None if name == member.value else data)
+
+
+class TestLocalTape(TapeContract):
+    """The contract against the local tape folder."""
+
+    def make_env(self, tmp_path: Path) -> TapeEnv:
+        return LocalTapeEnv(tmp_path)

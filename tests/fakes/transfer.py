@@ -13,6 +13,8 @@ import attrs
 
 from splash_core.domain.errors import TransferError, TransferFailed, TransferTimeout, TransientTransferError
 from splash_core.domain.models import (
+    ChecksumAlgorithm,
+    Endpoint,
     FileOutcome,
     FileRecord,
     FileState,
@@ -73,6 +75,11 @@ class FakeTransfer(TransferPort):
         verifies_checksums: when True, outcomes carry a destination checksum (in the
             request's algorithm) and ``verified_by="fake-service"``; when False they carry
             only the size and the caller must checksum both ends.
+        service_algorithm: with ``verifies_checksums``, compare in this algorithm whatever
+            the request asks (as Globus does with MD5), set it on each outcome and announce
+            it from :meth:`service_checksum`.
+        reports_digests: with ``verifies_checksums``, put the digest in each outcome; False
+            acts like Globus, which compares checksums but reports no digest.
         duration_s: how long each task takes on the clock.
     """
 
@@ -82,11 +89,15 @@ class FakeTransfer(TransferPort):
         clock: ClockPort,
         *,
         verifies_checksums: bool = False,
+        service_algorithm: ChecksumAlgorithm | None = None,
+        reports_digests: bool = True,
         duration_s: float = 1.0,
     ) -> None:
         self.storage = storage
         self.clock = clock
         self.verifies_checksums = verifies_checksums
+        self.service_algorithm = service_algorithm
+        self.reports_digests = reports_digests
         self.duration_s = duration_s
         self.faults = FaultPlan()
         self.tasks: dict[str, FakeTask] = {}
@@ -129,6 +140,10 @@ class FakeTransfer(TransferPort):
         self._plans.append(_Plan(_Mode.SKIP, skip=paths, reason="injected: source skipped"))
 
     # --- TransferPort ------------------------------------------------------
+
+    def service_checksum(self, source: Endpoint, destination: Endpoint) -> ChecksumAlgorithm | None:
+        """``service_algorithm`` when this fake verifies checksums in it, else None."""
+        return self.service_algorithm if self.verifies_checksums else None
 
     def submit(self, request: TransferRequest) -> TransferTask:
         """Create a task for ``request``, or return the existing one for its idempotency key."""
@@ -239,11 +254,12 @@ class FakeTransfer(TransferPort):
         if not self.verifies_checksums:
             return FileOutcome(item, FileState.VERIFIED, FileRecord(item.destination, size))
         # an honest service compares both ends; in corrupt mode it claims the source's checksum
-        source_sum = digest(data, request.checksum_algorithm)
-        if not corrupt and digest(written, request.checksum_algorithm) != source_sum:
+        algorithm = self.service_algorithm or request.checksum_algorithm
+        source_sum = digest(data, algorithm)
+        if not corrupt and digest(written, algorithm) != source_sum:
             return FileOutcome(item, FileState.FAILED, error=f"checksum mismatch for {item.destination}")
-        record = FileRecord(item.destination, size, source_sum)
-        return FileOutcome(item, FileState.VERIFIED, record, VERIFIED_BY)
+        record = FileRecord(item.destination, size, source_sum if self.reports_digests else None)
+        return FileOutcome(item, FileState.VERIFIED, record, VERIFIED_BY, service_algorithm=self.service_algorithm)
 
 
 __all__ = ["VERIFIED_BY", "FakeTask", "FakeTransfer"]

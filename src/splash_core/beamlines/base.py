@@ -50,6 +50,7 @@ from functools import partial
 import attrs
 
 from splash_core.domain.errors import InvalidInput, SchedulerError, UnknownBeamline
+from splash_core.domain.events import LocationVerified
 from splash_core.domain.models import (
     CatalogRecord,
     Dataset,
@@ -308,16 +309,32 @@ def _expand(services: BeamlineServices, endpoint: Endpoint, paths: Sequence[RelP
 
 
 def _records(services: BeamlineServices, endpoint: Endpoint, files: Sequence[RelPath]) -> tuple[FileRecord, ...]:
+    """What the catalog records of each file: size and, when the ledger has one, its checksum.
+
+    A copy verified by a transfer service that reports no digest (Globus) is catalogued with
+    its size and no checksum; splash never invents one. A file not verified on ``endpoint``
+    is catalogued as it is stat'ed now (size, no checksum).
+    """
     records = []
+    without_digest: list[LocationVerified] = []
     for path in files:
         copy = services.ledger.verified_copy(endpoint.name, path)
         if copy is not None:
+            if copy.checksum is None:
+                without_digest.append(copy)
             records.append(FileRecord(path, copy.size, copy.checksum))
             continue
         stat = services.storage.stat(endpoint, path)
         if stat is None:
             raise InvalidInput(f"{path} is not on {endpoint.name} ({endpoint.full_path(path)}); cannot catalogue it")
         records.append(stat)
+    if without_digest:
+        logger.info(
+            "cataloguing %d file(s) on %s with their size and no checksum: verified by %s, which reports no digest",
+            len(without_digest),
+            endpoint.name,
+            ", ".join(sorted({c.verification for c in without_digest})),
+        )
     return tuple(records)
 
 

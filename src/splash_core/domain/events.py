@@ -7,21 +7,56 @@ from datetime import datetime
 
 import attrs
 
-from splash_core.domain.models import Checksum, JobState
+from splash_core.domain.errors import InvalidInput
+from splash_core.domain.models import Checksum, ChecksumAlgorithm, JobState
 from splash_core.domain.paths import RelPath
 
 
 @attrs.frozen
 class LocationVerified:
-    """A copy of ``path`` on ``endpoint`` had ``size`` and ``checksum`` when checked."""
+    """A copy of ``path`` on ``endpoint`` had ``size`` and ``checksum`` when checked.
+
+    ``checksum`` is the digest when one is known (computed by splash, or reported by the
+    service that verified the copy). A service that compares checksums at both ends without
+    reporting the digest (Globus) leaves it None and names its algorithm in
+    ``service_algorithm`` instead; such a copy can only be re-verified later by computing
+    fresh checksums of both ends. A size alone is never a verification: one of the two
+    must be set.
+
+    Raises:
+        InvalidInput: neither ``checksum`` nor ``service_algorithm`` is set.
+    """
 
     endpoint: str
     path: RelPath
     size: int
-    checksum: Checksum
+    checksum: Checksum | None
     verified_by: str
     at: datetime
     task_id: str | None = None
+    service_algorithm: ChecksumAlgorithm | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.checksum is None and self.service_algorithm is None:
+            raise InvalidInput(
+                f"verification of {self.path} on {self.endpoint} by {self.verified_by} names neither a checksum "
+                "nor the algorithm the service compared; a size alone does not verify a copy"
+            )
+
+    @property
+    def verification(self) -> str:
+        """Who verified the copy, and how when no digest is recorded.
+
+        ``"splash"``, or e.g. ``"globus (md5, digest not reported)"``.
+        """
+        if self.checksum is None and self.service_algorithm is not None:
+            return f"{self.verified_by} ({self.service_algorithm.value}, digest not reported)"
+        return self.verified_by
+
+    @property
+    def checksum_text(self) -> str:
+        """The recorded checksum as text (``algorithm:digest``), or ``"not reported"``."""
+        return str(self.checksum) if self.checksum is not None else "not reported"
 
 
 @attrs.frozen
@@ -88,7 +123,11 @@ class PruneScheduled:
 
 @attrs.frozen
 class PruneDone:
-    """``path`` was deleted from ``endpoint``; ``copy`` is the copy verified just before."""
+    """``path`` was deleted from ``endpoint``; its copy on ``copy_endpoint`` was verified just before.
+
+    ``copy_checksum`` is the checksum of that copy computed fresh at the time (which matched
+    the ledger's digest, or, for a copy recorded without one, the fresh checksum of ``path``).
+    """
 
     endpoint: str
     path: RelPath

@@ -162,9 +162,11 @@ class FileState(enum.Enum):
 class FileOutcome:
     """The result of one file of a batch.
 
-    ``record`` is the destination copy as verified (size and checksum); ``verified_by``
-    names who computed the checksum comparison (``"splash"`` or the service, e.g.
-    ``"globus"``).
+    ``record`` is the destination copy as verified (size, and checksum when the service
+    reports one); ``verified_by`` names who computed the checksum comparison (``"splash"``
+    or the service, e.g. ``"globus"``). ``service_algorithm`` is the algorithm the service
+    compared source and destination in when it says so; a service that compares checksums
+    without reporting the digest (Globus) leaves ``record.checksum`` None and sets this.
     """
 
     item: TransferItem
@@ -172,6 +174,7 @@ class FileOutcome:
     record: FileRecord | None = None
     verified_by: str | None = None
     error: str | None = None
+    service_algorithm: ChecksumAlgorithm | None = None
 
 
 @attrs.frozen

@@ -304,7 +304,11 @@ class Splash:
 
 @attrs.frozen
 class FlightHop:
-    """One hop of a flight check: the probe went from ``source`` to ``destination`` and verified."""
+    """One hop of a flight check: the probe went from ``source`` to ``destination`` and verified.
+
+    ``checksum`` is ``algorithm:digest`` or ``"not reported"``; ``verified_by`` says who verified
+    the copy, e.g. ``"splash"`` or ``"globus (md5, digest not reported)"``.
+    """
 
     source: str
     destination: str
@@ -369,8 +373,8 @@ def flight_check(splash: Splash, route_name: str) -> FlightReport:
                 verified.path,
                 report.seconds,
                 verified.size,
-                str(verified.checksum),
-                verified.verified_by,
+                verified.checksum_text,
+                verified.verification,
             )
         )
         current = verified.path

@@ -203,7 +203,7 @@ def move_command(
     table.add_column("checksum", overflow="fold")
     table.add_column("verified by")
     for event in report.verified:
-        table.add_row(event.path.value, f"{event.size:,}", str(event.checksum), event.verified_by)
+        table.add_row(event.path.value, f"{event.size:,}", event.checksum_text, event.verification)
     for skipped in report.skipped:
         table.add_row(skipped.value, "", "already verified there", "ledger")
     out.print(table)
@@ -309,7 +309,7 @@ def status_command(
     table.add_column("verified by")
     table.add_column("at")
     for loc in status.locations:
-        table.add_row(loc.endpoint, f"{loc.size:,}", str(loc.checksum), loc.verified_by, loc.at.isoformat())
+        table.add_row(loc.endpoint, f"{loc.size:,}", loc.checksum_text, loc.verification, loc.at.isoformat())
     out.print(table)
     for job in status.jobs:
         seconds = f"{job.seconds:.1f} s" if job.seconds is not None else "?"
@@ -364,6 +364,15 @@ def demo_command(
 
     code = guarded(lambda: run_demo(workspace, size=size, slices=slices, console=out))
     raise typer.Exit(code)
+
+
+# --- Prefect and the file watcher (their modules import prefect and watchfiles only when run) ---
+
+from splash_core.entrypoints.prefect.cli import prefect_app  # noqa: E402 - registered after the core commands
+from splash_core.entrypoints.watch import watch  # noqa: E402
+
+app.add_typer(prefect_app, name="prefect")
+app.command("watch")(watch)
 
 
 def main() -> None:

@@ -177,6 +177,16 @@ def _hpss_tape(settings: Settings) -> TapeArchivePort:
     )
 
 
+def _prefect_scheduler(settings: Settings, db: Any) -> SchedulerPort:
+    # scheduled runs become Prefect flow runs; the SQLite scheduler in the ledger's database stays
+    # the record of what is owed, so a lost Prefect database loses no scheduled work
+    from splash_core.adapters.prefect.scheduler import PrefectScheduler
+    from splash_core.entrypoints.prefect.options import prefect_options
+
+    options = prefect_options(settings)
+    return PrefectScheduler(api_url=options.api_url, namespace=options.work_pool_prefix, mirror=_sqlite_scheduler(db))
+
+
 def _unavailable(port: str, name: str) -> Any:
     raise ConfigError(f"adapters.{port}: adapter {name!r} is not available in this build")
 
@@ -201,7 +211,7 @@ class Container(containers.DeclarativeContainer):
     scheduler = providers.Selector(
         providers.Callable(lambda s: s.adapters.scheduler, settings),
         local=providers.Singleton(_sqlite_scheduler, database),
-        prefect=providers.Singleton(_unavailable, "scheduler", "prefect"),
+        prefect=providers.Singleton(_prefect_scheduler, settings, database),
     )
     globus_client = providers.Singleton(_globus_client, settings)
     storage = providers.Selector(

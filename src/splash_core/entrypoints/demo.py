@@ -86,7 +86,7 @@ def _summary(splash: Splash, console: Console, raw: RelPath, ok: bool) -> None:
     table.add_column("checksum", overflow="fold")
     table.add_column("verified by")
     for loc in status.locations:
-        table.add_row(loc.endpoint, f"{loc.size:,}", str(loc.checksum), loc.verified_by)
+        table.add_row(loc.endpoint, f"{loc.size:,}", loc.checksum_text, loc.verification)
     console.print(table)
 
     outputs = Table(title="reconstruction outputs")

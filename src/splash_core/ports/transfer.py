@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from splash_core.domain.models import TaskStatus, TransferRequest, TransferResult, TransferTask
+from splash_core.domain.models import (
+    ChecksumAlgorithm,
+    Endpoint,
+    TaskStatus,
+    TransferRequest,
+    TransferResult,
+    TransferTask,
+)
 
 
 class TransferPort(Protocol):
@@ -14,6 +21,19 @@ class TransferPort(Protocol):
     checksum at the destination were checked against the source, and must
     raise (not return) when the task as a whole failed.
     """
+
+    def service_checksum(self, source: Endpoint, destination: Endpoint) -> ChecksumAlgorithm | None:
+        """The algorithm in which the service itself compares both ends of every file it copies.
+
+        A service that checksums source and destination and reports a file VERIFIED only
+        when they match returns that algorithm (Globus: MD5), whatever the request's
+        ``checksum_algorithm``; its outcomes then set ``service_algorithm`` (and carry a
+        digest only if the service reports one). Callers may accept such a verification
+        when they cannot checksum the files themselves. None when the service only copies,
+        or verifies only in the request's algorithm, which the caller must then be able to
+        compute too.
+        """
+        ...
 
     def submit(self, request: TransferRequest) -> TransferTask:
         """Start a transfer of every item of ``request`` as one task.

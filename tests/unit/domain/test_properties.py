@@ -5,15 +5,16 @@ from __future__ import annotations
 import contextlib
 from datetime import timedelta
 
+import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 from splash_core.domain.errors import ExportControlViolation, SplashError
-from splash_core.domain.models import RetentionPolicy
+from splash_core.domain.models import ChecksumAlgorithm, RetentionPolicy
 from splash_core.domain.paths import RelPath
 from splash_core.domain.services.move import MoveService
 from splash_core.domain.services.prune import PruneService
-from tests.fakes import FakeFacility, digest, reference_endpoints
+from tests.fakes import FakeFacility, FakeTransfer, digest, reference_endpoints
 
 ACTIONS = (
     "corrupt_copy",
@@ -30,17 +31,34 @@ ACTIONS = (
 )
 ENDPOINTS = sorted(reference_endpoints())
 
+# how the copies were verified:
+# splash       - splash checksummed both ends (a digest in the ledger)
+# uncheckable  - a Globus-like service compared MD5 and reported no digest; the storage
+#                offers no checksums, ever (so prune can never re-verify: nothing may go)
+# mounted      - as uncheckable, but prune later runs with checksum-capable storage
+VERIFICATION = ("splash", "uncheckable", "mounted")
 
+
+@pytest.mark.parametrize("verification", VERIFICATION)
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(st.sampled_from(ACTIONS), st.integers(0, 2)), max_size=25))
-def test_prune_never_deletes_without_a_verified_matching_copy(steps: list[tuple[str, int]]) -> None:
+def test_prune_never_deletes_without_a_verified_matching_copy(verification: str, steps: list[tuple[str, int]]) -> None:
     """Whatever happens to copies, sources, links and time, every deletion had a verified copy of the same bytes."""
     f = FakeFacility()
     spot, raw = f.endpoint("spot832"), f.endpoint("data832_raw")
+    if verification != "splash":
+        f.transfer = FakeTransfer(
+            f.storage, f.clock, verifies_checksums=True, service_algorithm=ChecksumAlgorithm.MD5, reports_digests=False
+        )
+        for endpoint in (spot, raw):
+            f.storage.set_algorithms(endpoint, [])
     mover = MoveService(f.transfer, f.storage, f.ledger, f.clock)
     pruner = PruneService(f.storage, f.ledger, f.clock, f.endpoints)
     paths = [f.put("spot832", f"scan/{n}.h5", f"raw data {n}".encode()) for n in "abc"]
     mover.move(spot, raw, paths, label="initial")
+    if verification == "mounted":
+        for endpoint in (spot, raw):
+            f.storage.set_algorithms(endpoint, [ChecksumAlgorithm.SHA256, ChecksumAlgorithm.MD5])
     scheduled_at = f.clock.now()
     pruner.schedule("spot832", paths, RetentionPolicy("spot832", 1, "data832_raw"))
     escaped: set[RelPath] = set()
@@ -81,8 +99,14 @@ def test_prune_never_deletes_without_a_verified_matching_copy(steps: list[tuple[
                 copy = f.ledger.verified_copy("data832_raw", gone)
                 assert copy is not None
                 assert f.read("data832_raw", gone) == before[gone]
-                assert digest(before[gone], copy.checksum.algorithm) == copy.checksum
+                if copy.checksum is not None:
+                    assert digest(before[gone], copy.checksum.algorithm) == copy.checksum
+                else:  # verified by the service without a digest: re-verified by fresh checksums
+                    assert verification == "mounted"
+                    assert copy.service_algorithm is ChecksumAlgorithm.MD5
                 assert copy.size == len(before[gone])
+    if verification == "uncheckable":
+        assert f.storage.deleted == []
 
 
 @settings(max_examples=200, deadline=None)

@@ -11,9 +11,11 @@ Decisions worth knowing:
   retried under the same key while a running or successful one is never duplicated.
 * Globus verifies checksums but does not report the digests (successful-transfer
   records name only the paths). Verified outcomes therefore carry ``verified_by="globus"``,
-  the destination size and mtime from ``operation_ls`` and ``checksum=None``; nothing
-  here invents a digest. Globus storage cannot compute one either (see
-  :mod:`splash_core.adapters.globus.storage`).
+  ``service_algorithm=MD5`` (the algorithm Globus compares in unless an item names
+  another; none does), the destination size and mtime from ``operation_ls`` and
+  ``checksum=None``; nothing here invents a digest. Globus storage cannot compute one
+  either (see :mod:`splash_core.adapters.globus.storage`), so
+  :meth:`GlobusTransfer.service_checksum` tells callers to accept Globus's comparison.
 * While a task is ACTIVE Globus keeps retrying errors that will not go away
   (missing source, permission denied, quota, repeated checksum mismatches). ``wait``
   looks at the task's events when the task reports faults, cancels the task and raises.
@@ -53,6 +55,7 @@ from splash_core.domain.errors import (
     VerificationFailed,
 )
 from splash_core.domain.models import (
+    ChecksumAlgorithm,
     Endpoint,
     FileOutcome,
     FileRecord,
@@ -70,6 +73,9 @@ log = logging.getLogger(__name__)
 
 SUBMISSION_NAMESPACE = uuid.UUID("5d0e6c1e-3f5c-5b8e-9a53-3c7f0f2b8a61")
 """Namespace of the uuid5 submission ids (fixed forever: changing it re-submits old batches)."""
+
+GLOBUS_CHECKSUM_ALGORITHM = ChecksumAlgorithm.MD5
+"""What Globus compares source and destination in with ``verify_checksum`` (its default)."""
 
 MAX_LABEL_LENGTH = 128
 _LABEL_DISALLOWED = re.compile(r"[^A-Za-z0-9 _,\-]+")
@@ -168,6 +174,10 @@ class GlobusTransfer(TransferPort):
         return self._session.client
 
     # --- submit -------------------------------------------------------------
+
+    def service_checksum(self, source: Endpoint, destination: Endpoint) -> ChecksumAlgorithm | None:
+        """MD5: Globus checksums both ends of every file (``verify_checksum``) and fails on a mismatch."""
+        return GLOBUS_CHECKSUM_ALGORITHM
 
     def submit(self, request: TransferRequest) -> TransferTask:
         """Submit the batch as one Globus task (the same key returns the same live task).
@@ -441,7 +451,13 @@ class GlobusTransfer(TransferPort):
             return FileOutcome(item, FileState.FAILED, error="absent from the destination after the task")
         size, mtime = present[path]
         record = FileRecord(path=item.destination, size=size, checksum=None, mtime=mtime)
-        return FileOutcome(item, FileState.VERIFIED, record=record, verified_by="globus")
+        return FileOutcome(
+            item,
+            FileState.VERIFIED,
+            record=record,
+            verified_by="globus",
+            service_algorithm=GLOBUS_CHECKSUM_ALGORITHM,
+        )
 
 
 def _seconds(doc: Any) -> float:

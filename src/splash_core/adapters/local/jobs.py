@@ -340,6 +340,8 @@ class LocalJobs(HPCJobPort):
 
     def _check_unmonitored(self, job: _Job) -> _Job:
         """Bring a job run by another (or an ended) process up to date."""
+        if job.pid is None:  # its submitter has not started the process yet
+            return job
         if job.exit_path.exists() or not is_running(job.pid, job.pid_start):
             self._settle(job, None)
         elif (

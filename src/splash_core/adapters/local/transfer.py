@@ -48,6 +48,7 @@ from splash_core.adapters.local.hashing import MIB, clamp_buffer_size, hash_file
 from splash_core.domain.errors import TransferError, TransferFailed, TransferTimeout
 from splash_core.domain.models import (
     Checksum,
+    ChecksumAlgorithm,
     Endpoint,
     FileOutcome,
     FileRecord,
@@ -172,6 +173,10 @@ class LocalTransfer(TransferPort):
         self._pid_start = process_start(self._pid)
 
     # --- port ------------------------------------------------------------
+
+    def service_checksum(self, source: Endpoint, destination: Endpoint) -> ChecksumAlgorithm | None:
+        """None: copies are hashed in the request's algorithm, which local storage computes too."""
+        return None
 
     def submit(self, request: TransferRequest) -> TransferTask:
         """Record the task and start copying in the background.

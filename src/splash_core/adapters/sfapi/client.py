@@ -280,7 +280,12 @@ class SfapiApi:
                     raise self._unclear(
                         f"{what}: the SFAPI sent no JSON (HTTP {response.status_code})", retry_safe
                     ) from exc
-                return interpret(body)
+                try:
+                    return interpret(body)
+                except RetryableJobError as exc:
+                    if retry_safe:
+                        raise
+                    raise self._unclear(f"{what}: {exc}", retry_safe) from exc
         raise AssertionError("unreachable")  # pragma: no cover - stamina either returns or raises
 
     def _send(

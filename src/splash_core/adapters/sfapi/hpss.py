@@ -70,6 +70,7 @@ HASH_END = "SPLASH-HASH-END"
 _LIST_END = "SPLASH_END_OF_LIST"  # base64 never contains '_', so it cannot end the here-document early
 
 _HSI_SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
+_HSI_PATH = re.compile(r"^/[A-Za-z0-9_./+-]+$")
 _HSI_UNSAFE_RUN = re.compile(r"[^A-Za-z0-9._+-]+")
 _MAX_COMPONENT = 200
 _HTAR_LINE = re.compile(
@@ -166,6 +167,17 @@ def parse_hsi_md5(text: str, tape_file: str) -> str | None:
             if match:
                 return match.group(1).lower()
     return None
+
+
+def _tape_file(receipt: TapeReceipt) -> str:
+    """The receipt's tape path, when HSI would read it literally (it is built that way here)."""
+    path = receipt.tape_path
+    if not _HSI_PATH.match(path) or posixpath.normpath(path) != path or "/../" in f"{path}/":
+        raise TapeError(
+            f"tape bundle {receipt.bundle}: tape path {path!r} is not a plain absolute HPSS path (letters, digits "
+            f"and _ . / + - only); it was not written by this adapter - nothing was done"
+        )
+    return path
 
 
 def _refuse_member(bundle: str, path: RelPath, why: str) -> TapeError:
@@ -487,8 +499,12 @@ class HpssArchive(TapeArchivePort):
         return HpssJob(header.job_name, script, tape_file)
 
     def plan_verify(self, receipt: TapeReceipt) -> HpssJob:
-        """The job that lists what HPSS holds for ``receipt`` (nothing is submitted)."""
-        tape_file = receipt.tape_path
+        """The job that lists what HPSS holds for ``receipt`` (nothing is submitted).
+
+        Raises:
+            TapeError: the receipt's tape path is not one HSI would read literally.
+        """
+        tape_file = _tape_file(receipt)
         header = self._header(f"hpss-verify-{receipt.bundle}")
         if is_cput(receipt):
             hash_part = ""
@@ -517,7 +533,8 @@ class HpssArchive(TapeArchivePort):
         """The job that restores ``members`` of ``receipt`` into ``destination`` (nothing is submitted).
 
         Raises:
-            TapeError: a member is not in the receipt, or cannot go into an htar member list.
+            TapeError: a member is not in the receipt, or cannot go into an htar member list, or
+                the tape path is not one HSI would read literally.
         """
         by_path: Mapping[RelPath, FileRecord] = {m.path: m for m in receipt.members}
         unknown = sorted(str(m) for m in members if m not in by_path)
@@ -526,6 +543,7 @@ class HpssArchive(TapeArchivePort):
                 f"tape bundle {receipt.bundle} at {receipt.tape_path} has no member(s) {', '.join(unknown[:5])} "
                 f"in its receipt; nothing was restored"
             )
+        tape_file = _tape_file(receipt)
         wanted = [by_path[m] for m in dict.fromkeys(members)]
         header = self._header(f"hpss-restore-{receipt.bundle}")
         if is_cput(receipt):
@@ -535,7 +553,7 @@ class HpssArchive(TapeArchivePort):
                 bundle=q(hpss_component(receipt.bundle)),
                 dest_file=q(destination.full_path(member.path)),
                 size=q(str(member.size)),
-                get=q(f"get member : {receipt.tape_path}"),
+                get=q(f"get member : {tape_file}"),
             )
         else:
             names = [_check_list_member(receipt.bundle, m.path) for m in wanted]
@@ -544,11 +562,11 @@ class HpssArchive(TapeArchivePort):
                 header=header.render(),
                 bundle=q(hpss_component(receipt.bundle)),
                 dest_root=q(destination.root_path),
-                tape_file=q(receipt.tape_path),
+                tape_file=q(tape_file),
                 members=_heredoc_b64('"${WORK}/members"', names),
                 expected=_heredoc_b64('"${WORK}/expected"', sizes),
             )
-        return HpssJob(header.job_name, script, receipt.tape_path)
+        return HpssJob(header.job_name, script, tape_file)
 
     # --- internals -----------------------------------------------------------------
 

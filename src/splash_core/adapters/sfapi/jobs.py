@@ -111,6 +111,7 @@ class SfapiJobs(HPCJobPort):
         self._submitted: dict[str, _Submitted] = {}
         self._by_key: dict[str, str] = {}
         self._tails: dict[str, str] = {}
+        self._folders: set[str] = set()
 
     def __repr__(self) -> str:
         return f"SfapiJobs(facility={self._facility}, machine={self._settings.machine})"
@@ -239,7 +240,12 @@ class SfapiJobs(HPCJobPort):
     # --- for adapters built on these jobs ------------------------------------------
 
     def submit_script(self, script: str, *, job_name: str, log_dir: str) -> str:
-        """Submit a rendered batch script whose log is ``<log_dir>/<job_name>-<id>.out``."""
+        """Submit a rendered batch script whose log is ``<log_dir>/<job_name>-<id>.out``.
+
+        The log folder is created first (once per folder): Slurm cannot start a job whose
+        ``--output`` folder is missing, and says so nowhere we could read.
+        """
+        self._ensure_folder(log_dir)
         job_id = self._api.submit_script(script, job_name=job_name)
         with self._lock:
             self._submitted[job_id] = _Submitted(job_name, log_dir, self._clock.monotonic())
@@ -269,6 +275,20 @@ class SfapiJobs(HPCJobPort):
         return self._api.download_text(path, what=f"reading the log {path} of job {job_id}")
 
     # --- internals -----------------------------------------------------------------
+
+    def _ensure_folder(self, folder: str) -> None:
+        with self._lock:
+            if folder in self._folders:
+                return
+        try:
+            self._api.run_command(f"mkdir -p -- {shlex.quote(folder)}", what=f"creating the log folder {folder}")
+        except TransientJobError:
+            raise
+        except SplashError as exc:
+            logger.warning("could not create the log folder %s (%s); submitting anyway", folder, exc)
+            return
+        with self._lock:
+            self._folders.add(folder)
 
     def _check_id(self, job_id: str) -> None:
         if not _JOB_ID.match(job_id or ""):

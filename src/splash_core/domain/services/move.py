@@ -6,6 +6,16 @@ each task and then verifies every file: a task that did not succeed, a file the 
 not verify, or a copy whose size or checksum differs from the source raises, and nothing
 after it runs. Verified copies (and the source's checksum) go to the ledger, which is what
 later steps (ingest, prune) trust.
+
+Who verifies: when the storage can checksum both endpoints in a common algorithm, splash
+computes and compares checksums itself (or keeps a digest the service reported in an
+algorithm the destination can recompute). When it cannot (Globus collections offer no
+checksums), the transfer service's own comparison is accepted instead, but only from a
+service that announces one (:meth:`TransferPort.service_checksum`, Globus: MD5), only for
+files it reports VERIFIED, and only when the copy's size matches the source's. Such a copy
+is recorded with the service's algorithm and no digest (none is invented), and the source
+gets no ``LocationVerified`` of its own then; prune re-verifies such copies by computing
+fresh checksums of both ends, or refuses.
 """
 
 from __future__ import annotations
@@ -202,7 +212,8 @@ class MoveService:
             ExportControlViolation: export-controlled data and an off-site destination;
                 nothing was looked at or sent.
             SourceNotFound: a path exists neither as a file nor as a folder with files.
-            ChecksumUnsupported: the endpoints share no checksum algorithm; nothing was sent.
+            ChecksumUnsupported: the endpoints share no checksum algorithm and the transfer
+                service compares none itself; nothing was sent.
             TransferFailed: a task failed or a file was not copied (names task and file).
             TransferTimeout: a task did not finish in time and was cancelled.
             VerificationFailed: a copy differs from its source (names file, endpoint, task).
@@ -229,7 +240,7 @@ class MoveService:
         task_ids: list[str] = []
         created = 0
         if to_copy:
-            algorithm = self._common_algorithm(source, destination)
+            algorithm, by_storage = self._verification(source, destination)
             batches = self._batches(to_copy)
             logger.info(
                 "%s: moving %d file(s) %s -> %s in %d batch(es); %d already verified there",
@@ -242,7 +253,7 @@ class MoveService:
             )
             for index, batch in enumerate(batches, 1):
                 task_id, new, records = self._run_batch(
-                    source, destination, batch, f"{label} {index}/{len(batches)}", algorithm
+                    source, destination, batch, f"{label} {index}/{len(batches)}", algorithm, by_storage=by_storage
                 )
                 task_ids.append(task_id)
                 created += new
@@ -289,19 +300,41 @@ class MoveService:
         mtime = item.source.mtime
         return mtime is None or mtime <= copy.at.timestamp()
 
-    def _common_algorithm(self, source: Endpoint, destination: Endpoint) -> ChecksumAlgorithm:
+    def _verification(self, source: Endpoint, destination: Endpoint) -> tuple[ChecksumAlgorithm, bool]:
+        """The request's algorithm, and whether the storage can checksum both ends in it.
+
+        Raises:
+            ChecksumUnsupported: neither the storage nor the transfer service can verify copies
+                (or ``always_checksum`` is set and the storage cannot); nothing was sent.
+        """
         at_source = self._storage.checksum_algorithms(source)
         at_destination = set(self._storage.checksum_algorithms(destination))
         if self.checksum_algorithm in at_source and self.checksum_algorithm in at_destination:
-            return self.checksum_algorithm
+            return self.checksum_algorithm, True
         for algorithm in at_source:
             if algorithm in at_destination:
-                return algorithm
-        raise ChecksumUnsupported(
+                return algorithm, True
+        shared = (
             f"{source.name} ({', '.join(a.value for a in at_source) or 'none'}) and {destination.name} "
-            f"({', '.join(a.value for a in at_destination) or 'none'}) share no checksum algorithm, so "
-            "copies cannot be verified; nothing was sent"
+            f"({', '.join(a.value for a in at_destination) or 'none'}) share no checksum algorithm"
         )
+        if self.always_checksum:
+            raise ChecksumUnsupported(
+                f"{shared}, so splash cannot checksum both ends as always_checksum asks; nothing was sent"
+            )
+        service = self._transfer.service_checksum(source, destination)
+        if service is None:
+            raise ChecksumUnsupported(
+                f"{shared} and the transfer service compares no checksums itself, so copies cannot be "
+                "verified; nothing was sent"
+            )
+        logger.info(
+            "%s; the transfer service's own %s comparison verifies copies to %s",
+            shared,
+            service.value,
+            destination.name,
+        )
+        return service, False
 
     def _batches(self, items: Sequence[_Planned]) -> list[list[_Planned]]:
         batches: list[list[_Planned]] = []
@@ -328,6 +361,8 @@ class MoveService:
         batch: Sequence[_Planned],
         label: str,
         algorithm: ChecksumAlgorithm,
+        *,
+        by_storage: bool,
     ) -> tuple[str, int, list[LocationVerified]]:
         items = tuple(TransferItem(p.source.path, p.destination) for p in batch)
         base = batch_key(source, destination, items)
@@ -350,7 +385,7 @@ class MoveService:
             self._ledger.record_step(StepRecord(step_key, StepState.STARTED, self._clock.now(), _dump(detail)))
             logger.info("%s: task %s (%d file(s), attempt %d)", label, task_id, len(items), attempt)
             result = self._wait(task, label)
-            records = self._verify_batch(request, batch, result)
+            records = self._verify_batch(request, batch, result, by_storage=by_storage)
         except SplashError as exc:
             detail["error"] = str(exc)
             self._ledger.record_step(StepRecord(step_key, StepState.FAILED, self._clock.now(), _dump(detail)))
@@ -371,7 +406,7 @@ class MoveService:
             raise
 
     def _verify_batch(
-        self, request: TransferRequest, batch: Sequence[_Planned], result: TransferResult
+        self, request: TransferRequest, batch: Sequence[_Planned], result: TransferResult, *, by_storage: bool
     ) -> list[LocationVerified]:
         source, destination, task_id = request.source, request.destination, result.task_id
         if result.status is not TaskStatus.SUCCEEDED:
@@ -391,8 +426,13 @@ class MoveService:
                     f"transfer task {task_id} reported {state} for {item.source} on {source.name} -> "
                     f"{item.destination} on {destination.name}{error}; it was not recorded as copied"
                 )
-            source_record, copy_record = self._verify_file(request, planned, outcome, task_id)
-            self._ledger.record(source_record)
+            source_record: LocationVerified | None
+            if by_storage:
+                source_record, copy_record = self._verify_file(request, planned, outcome, task_id)
+            else:
+                source_record, copy_record = self._accept_service(request, planned, outcome, task_id)
+            if source_record is not None:
+                self._ledger.record(source_record)
             self._ledger.record(copy_record)
             records.append(copy_record)
         return records
@@ -420,6 +460,42 @@ class MoveService:
             LocationVerified(source.name, item.source, size, checksum, verified_by, now, task_id),
             LocationVerified(destination.name, item.destination, size, checksum, verified_by, now, task_id),
         )
+
+    def _accept_service(
+        self, request: TransferRequest, planned: _Planned, outcome: FileOutcome, task_id: str
+    ) -> tuple[LocationVerified | None, LocationVerified]:
+        """The service's own verification of a VERIFIED outcome, when the storage cannot checksum.
+
+        The service must say it compared checksums (a digest, or the algorithm it compared
+        in) and the copy's size must be the source's (as stat'ed for this move). The source
+        is recorded only when the service reported a digest.
+        """
+        source, destination, item = request.source, request.destination, outcome.item
+        claimed = outcome.record
+        if (
+            claimed is None
+            or not outcome.verified_by
+            or (claimed.checksum is None and outcome.service_algorithm is None)
+        ):
+            raise VerificationFailed(
+                f"transfer task {task_id} reported {item.destination} on {destination.name} VERIFIED without "
+                f"saying it compared checksums, and splash cannot checksum {source.name} or {destination.name} "
+                "itself; it was not recorded as copied. Configure a checksum-capable storage adapter, or a "
+                "transfer service that verifies checksums"
+            )
+        if claimed.size != planned.source.size:
+            raise self._mismatch(request, item, task_id, planned.source.size, claimed.size, None, None)
+        now = self._clock.now()
+        by, algorithm = outcome.verified_by, outcome.service_algorithm
+        copy = LocationVerified(
+            destination.name, item.destination, claimed.size, claimed.checksum, by, now, task_id, algorithm
+        )
+        if claimed.checksum is None:
+            return None, copy
+        original = LocationVerified(
+            source.name, item.source, claimed.size, claimed.checksum, by, now, task_id, algorithm
+        )
+        return original, copy
 
     def _compare_ends(self, request: TransferRequest, item: TransferItem, task_id: str) -> tuple[int, Checksum]:
         source, destination, algorithm = request.source, request.destination, request.checksum_algorithm

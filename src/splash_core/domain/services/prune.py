@@ -9,6 +9,15 @@ Scheduled prunes live in the ledger (not in an orchestrator's database). A due p
 3. the file to delete still resolves inside its endpoint's root;
 4. the file to delete has the same size and checksum (so the copy is of *this* version).
 
+A copy recorded without a digest (a transfer service such as Globus compared checksums
+but reported none) is re-verified by computing fresh checksums of the copy and of the file
+to delete, in an algorithm both endpoints' storage offers, and comparing them. When the
+storage cannot checksum both (Globus collections offer no checksums) the prune is refused:
+a size alone never justifies a deletion. Prune then has to run where the files are
+mounted, with a checksum-capable storage adapter. When such fresh checksums differ, the
+copy is *not* forgotten: with no digest recorded splash cannot tell which side changed,
+and copying the file again could overwrite the good copy with a damaged source.
+
 Otherwise the prune is refused: the file stays, a ``PruneRefused`` names what is wrong, and
 the prune stays pending so the next run tries again. A problem with one file never stops
 the others. When the copy itself is gone or changed, a ``LocationRemoved`` for it is
@@ -33,7 +42,7 @@ from splash_core.domain.events import (
     PruneRefused,
     PruneScheduled,
 )
-from splash_core.domain.models import Endpoint, RetentionPolicy
+from splash_core.domain.models import Checksum, ChecksumAlgorithm, Endpoint, RetentionPolicy
 from splash_core.domain.paths import RelPath
 from splash_core.domain.services.retry import RetryPolicy, call_with_retry
 
@@ -77,9 +86,18 @@ class _Refused(Exception):  # internal control flow; never escapes this module
 
 
 class _Gone(Exception):  # internal control flow; never escapes this module
-    def __init__(self, copy: LocationVerified) -> None:
+    def __init__(self, copy: LocationVerified, checksum: Checksum) -> None:
         super().__init__("already gone")
         self.copy = copy
+        self.checksum = checksum
+
+
+@attrs.frozen
+class _Checked:
+    """A copy that passed the checks, with its checksum computed just now."""
+
+    copy: LocationVerified
+    checksum: Checksum
 
 
 class PruneService:
@@ -178,15 +196,15 @@ class PruneService:
         refused: list[PruneRefused] = []
         for prune in self._ledger.pending_prunes(due_before=when):
             try:
-                copy = self._check(prune)
+                checked = self._check(prune)
                 if dry_run:
                     ready.append(prune)
                 else:
-                    deleted.append(self._delete(prune, copy))
+                    deleted.append(self._delete(prune, checked))
             except _Gone as exc:
                 gone.append(prune)
                 if not dry_run:
-                    self._record_gone(prune, exc.copy)
+                    self._record_gone(prune, exc.copy, exc.checksum)
             except _Refused as exc:
                 refused.append(self._refuse(prune, exc.reason, record=not dry_run))
                 if exc.stale_copy is not None and not dry_run:
@@ -208,7 +226,7 @@ class PruneService:
 
     # --- checks ------------------------------------------------------------
 
-    def _check(self, prune: PruneScheduled) -> LocationVerified:
+    def _check(self, prune: PruneScheduled) -> _Checked:
         endpoint = self._endpoint(prune.endpoint, prune)
         check = self._endpoint(prune.check_endpoint, prune)
         path, copy_path = prune.path, prune.copy_path
@@ -217,7 +235,6 @@ class PruneService:
         copy = self._ledger.verified_copy(check.name, copy_path)
         if copy is None:
             raise _Refused(f"{here} was kept: the ledger has no verified copy of {there}; move it there first")
-        algorithm = copy.checksum.algorithm
         copy_now = self._call(lambda: self._storage.stat(check, copy_path), f"stat {there}")
         stale = (check.name, copy_path)
         if copy_now is None:
@@ -228,8 +245,9 @@ class PruneService:
                 "copy it again",
                 stale,
             )
+        algorithm = copy.checksum.algorithm if copy.checksum is not None else self._fresh_algorithm(prune, copy)
         copy_sum = self._call(lambda: self._storage.checksum(check, copy_path, algorithm), f"checksum {there}")
-        if copy_sum != copy.checksum:
+        if copy.checksum is not None and copy_sum != copy.checksum:
             raise _Refused(
                 f"{here} was kept: its copy {there} no longer matches its verified checksum "
                 f"({copy.checksum} when verified, {copy_sum} now); copy it again",
@@ -244,19 +262,51 @@ class PruneService:
         if local is None:
             if self._call(lambda: next(iter(self._storage.list(endpoint, path)), None), f"list {here}") is not None:
                 raise _Refused(f"{here} was kept: it is a folder; prunes delete single files, schedule those")
-            raise _Gone(copy)
+            raise _Gone(copy, copy_sum)
         if local.size != copy.size:
             raise _Refused(
                 f"{here} was kept: it is {local.size} bytes but the verified copy {there} is {copy.size}; "
                 "the copy is of another version, move the file again"
             )
         local_sum = self._call(lambda: self._storage.checksum(endpoint, path, algorithm), f"checksum {here}")
-        if local_sum != copy.checksum:
+        if copy.checksum is None and local_sum != copy_sum:
+            raise _Refused(
+                f"{here} was kept: its checksum {local_sum} differs from that of its copy {there} ({copy_sum}), "
+                f"which was verified by {copy.verification}; with no digest recorded splash cannot tell which "
+                "of them changed since. Compare them by hand, then move the file again if the source is right"
+            )
+        if local_sum != copy_sum:
             raise _Refused(
                 f"{here} was kept: its checksum {local_sum} differs from the verified copy {there} "
                 f"({copy.checksum}); the copy is of another version, move the file again"
             )
-        return copy
+        return _Checked(copy, copy_sum)
+
+    def _fresh_algorithm(self, prune: PruneScheduled, copy: LocationVerified) -> ChecksumAlgorithm:
+        """An algorithm the storage can compute on both ends, for a copy recorded without a digest.
+
+        The service's own algorithm is preferred when both ends offer it.
+        """
+        endpoint, check = self._endpoints[prune.endpoint], self._endpoints[prune.check_endpoint]
+        here, there = f"{prune.path} on {endpoint.name}", f"{prune.copy_path} on {check.name}"
+        at_check = self._storage.checksum_algorithms(check)
+        if not at_check:
+            raise _Refused(
+                f"{here} was kept: its copy {there} was verified by {copy.verification} but splash cannot "
+                f"re-verify it now: endpoint {check.name} offers no checksums. Run prune where the files are "
+                "mounted, or configure a checksum-capable storage adapter"
+            )
+        at_here = self._storage.checksum_algorithms(endpoint)
+        preferred = [copy.service_algorithm] if copy.service_algorithm is not None else []
+        for algorithm in (*preferred, *at_check):
+            if algorithm in at_check and algorithm in at_here:
+                return algorithm
+        raise _Refused(
+            f"{here} was kept: its copy {there} was verified by {copy.verification} but splash cannot "
+            f"re-verify it now: {endpoint.name} ({', '.join(a.value for a in at_here) or 'none'}) and {check.name} "
+            f"({', '.join(a.value for a in at_check)}) share no checksum algorithm to compare them in. Run prune "
+            "where the files are mounted, or configure a checksum-capable storage adapter"
+        )
 
     def _endpoint(self, name: str, prune: PruneScheduled) -> Endpoint:
         endpoint = self._endpoints.get(name)
@@ -269,11 +319,11 @@ class PruneService:
 
     # --- outcomes ----------------------------------------------------------
 
-    def _delete(self, prune: PruneScheduled, copy: LocationVerified) -> PruneDone:
-        endpoint = self._endpoints[prune.endpoint]
+    def _delete(self, prune: PruneScheduled, checked: _Checked) -> PruneDone:
+        endpoint, copy = self._endpoints[prune.endpoint], checked.copy
         self._call(lambda: self._storage.delete(endpoint, prune.path), f"delete {prune.path} on {endpoint.name}")
         now = self._clock.now()
-        done = PruneDone(prune.endpoint, prune.path, copy.endpoint, copy.checksum, now)
+        done = PruneDone(prune.endpoint, prune.path, copy.endpoint, checked.checksum, now)
         try:
             self._ledger.record(done)
             self._ledger.record(LocationRemoved(prune.endpoint, prune.path, now))
@@ -283,7 +333,7 @@ class PruneService:
         logger.info("pruned %s on %s (verified copy on %s)", prune.path, prune.endpoint, copy.endpoint)
         return done
 
-    def _record_gone(self, prune: PruneScheduled, copy: LocationVerified) -> None:
+    def _record_gone(self, prune: PruneScheduled, copy: LocationVerified, checksum: Checksum) -> None:
         logger.warning(
             "%s on %s was already gone; its copy on %s is verified, so the prune is marked done",
             prune.path,
@@ -291,7 +341,7 @@ class PruneService:
             copy.endpoint,
         )
         now = self._clock.now()
-        self._ledger.record(PruneDone(prune.endpoint, prune.path, copy.endpoint, copy.checksum, now))
+        self._ledger.record(PruneDone(prune.endpoint, prune.path, copy.endpoint, checksum, now))
         self._ledger.record(LocationRemoved(prune.endpoint, prune.path, now))
 
     def _forget_copy(self, endpoint: str, path: RelPath) -> None:

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 import attrs
-from prefect import flow, get_run_logger
+from prefect import Flow, flow, get_run_logger
 
 from splash_core.adapters.prefect.naming import (
     FLOW_ARCHIVE,
@@ -28,7 +28,8 @@ from splash_core.adapters.prefect.naming import (
     FLOW_RECONCILE,
 )
 from splash_core.adapters.prefect.scheduler import task_from_parameter
-from splash_core.beamlines import archive as archive_paths, dispatcher_for, run_scheduled_task
+from splash_core.beamlines import archive as archive_paths
+from splash_core.beamlines import dispatcher_for, run_scheduled_task
 from splash_core.domain.errors import InvalidInput, PipelineError, SplashError
 from splash_core.domain.paths import RelPath
 from splash_core.domain.services.archive import ArchiveReport
@@ -260,7 +261,7 @@ def reconcile_flow(beamline: str, dry_run: bool = False, config: str | None = No
     return {"missing": len(report.missing), "batches": len(report.dispatched)}
 
 
-FLOWS = {
+FLOWS: dict[str, Flow[..., Any]] = {
     FLOW_DISPATCH: dispatch_flow,
     FLOW_NEW_FILE: new_file_flow,
     FLOW_PRUNE: prune_flow,

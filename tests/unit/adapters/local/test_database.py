@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -58,6 +59,31 @@ def test_undecodable_file_names_round_trip(tmp_path: Path) -> None:
     assert ledger.verified_paths("data832") == frozenset({odd})
     assert ledger.verified_copy("data832", odd) is not None
     assert len(ledger.history(odd)) == 1
+
+
+def test_verifications_recorded_before_digest_less_copies_still_load(tmp_path: Path) -> None:
+    """Rows written before ``service_algorithm`` existed (every one with a checksum) read back as before."""
+    event = LocationVerified("data832", RelPath("raw/a.h5"), 5, SUM, "splash", T0, "task-1")
+    db = SqliteDatabase(tmp_path / "splash.db")
+    SqliteLedger(db).record(event)
+    old = json.dumps(
+        {
+            "endpoint": "data832",
+            "path": "raw/a.h5",
+            "size": 5,
+            "checksum": str(SUM),
+            "verified_by": "splash",
+            "at": T0.isoformat(),
+            "task_id": "task-1",
+        },
+        separators=(",", ":"),
+    )
+    with db.transaction() as conn:
+        assert conn.execute("UPDATE events SET payload = ? WHERE type = 'LocationVerified'", (old,)).rowcount == 1
+    loaded = SqliteLedger(db).verified_copy("data832", RelPath("raw/a.h5"))
+    assert loaded == event
+    assert loaded is not None
+    assert loaded.service_algorithm is None
 
 
 def test_naive_times_are_refused(tmp_path: Path) -> None:

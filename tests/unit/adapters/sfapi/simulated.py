@@ -269,6 +269,7 @@ class SimulatedSfapi:
         self.tokens_issued = 0
         self.token_faults: list[int] = []
         self.task_pending_polls = 0
+        """Polls for which a submission task stays "new"."""
         self.requests: list[httpx.Request] = []
         self.commands: list[str] = []
         self._next_job = 4242000
@@ -378,10 +379,10 @@ class SimulatedSfapi:
             return self._download(unquote(path[len(prefix) :]))
         return httpx.Response(404, json={"detail": "Not Found"})
 
-    def _new_task(self, result: dict[str, Any]) -> str:
+    def _new_task(self, result: dict[str, Any], *, submission: bool = False) -> str:
         self._next_task += 1
         task_id = f"task-{self._next_task}"
-        self.tasks[task_id] = {"result": result, "polls": 0}
+        self.tasks[task_id] = {"result": result, "polls": 0, "submission": submission}
         return task_id
 
     def _submit(self, form: dict[str, str]) -> httpx.Response:
@@ -390,14 +391,14 @@ class SimulatedSfapi:
             return httpx.Response(200, json={"task_id": None, "status": "ERROR", "error": "bad submission"})
         plan = self.plans.pop(0) if self.plans else JobPlan()
         if plan.sbatch_error:
-            task = self._new_task({"status": "error", "error": plan.sbatch_error})
+            task = self._new_task({"status": "error", "error": plan.sbatch_error}, submission=True)
             return httpx.Response(200, json={"task_id": task, "status": "OK", "error": None})
         self._next_job += 1
         job_id = str(self._next_job)
         name = _header(script, "job-name") or "job"
         output = (_header(script, "output") or f"{self.workdir}/slurm-%j.out").replace("%j", job_id)
         self.jobs[job_id] = SimJob(job_id, script, name, output, plan)
-        task = self._new_task({"status": "ok", "jobid": job_id})
+        task = self._new_task({"status": "ok", "jobid": job_id}, submission=True)
         return httpx.Response(200, json={"task_id": task, "status": "OK", "error": None})
 
     def _task(self, task_id: str) -> httpx.Response:
@@ -405,7 +406,7 @@ class SimulatedSfapi:
         if task is None:
             return httpx.Response(404, json={"detail": "task not found"})
         task["polls"] += 1
-        if task["polls"] <= self.task_pending_polls:
+        if task["submission"] and task["polls"] <= self.task_pending_polls:
             return httpx.Response(200, json={"id": task_id, "status": "new", "result": None})
         return httpx.Response(200, json={"id": task_id, "status": "completed", "result": json.dumps(task["result"])})
 
@@ -515,7 +516,10 @@ class SimulatedSfapi:
     def _command(self, executable: str) -> httpx.Response:
         self.commands.append(executable)
         words = shlex.split(executable)
-        if len(words) == 5 and words[0] == "tail" and words[1] == "-n" and words[3] == "--":
+        if len(words) == 4 and words[:3] == ["mkdir", "-p", "--"] and words[3].startswith("/"):
+            Path(words[3]).mkdir(parents=True, exist_ok=True)
+            result = {"status": "ok", "output": "", "error": ""}
+        elif len(words) == 5 and words[0] == "tail" and words[1] == "-n" and words[3] == "--":
             path = Path(words[4])
             if not path.is_file():
                 result = {
@@ -527,7 +531,11 @@ class SimulatedSfapi:
                 lines = path.read_text(encoding="utf-8", errors="replace").splitlines()[-int(words[2]) :]
                 result = {"status": "ok", "output": "\n".join(lines) + "\n", "error": ""}
         else:
-            result = {"status": "error", "output": "", "error": f"simulated SFAPI runs only tail, not {executable!r}"}
+            result = {
+                "status": "error",
+                "output": "",
+                "error": f"simulated SFAPI runs only mkdir and tail, not {executable!r}",
+            }
         task = self._new_task(result)
         return httpx.Response(200, json={"task_id": task, "status": "OK", "error": None})
 

@@ -95,11 +95,11 @@ def test_hpss_options() -> None:
     """HPSS options: tape root required, minutes convert, layout placeholders are checked."""
     settings = hpss_settings({"tape_root": "/home/a/alsdev/data_mover", "qos": "xfer", "time_limit_minutes": 60})
     assert settings.time_limit_s == 3600
-    with pytest.raises(ConfigError, match="options.hpss.tape_root: required"):
+    with pytest.raises(ConfigError, match=r"options\.hpss\.tape_root: required"):
         hpss_settings({"qos": "xfer"})
-    with pytest.raises(ConfigError, match="hpss.layout"):
+    with pytest.raises(ConfigError, match=r"hpss\.layout"):
         hpss_settings({"tape_root": "/home/x", "layout": "{beamline}/{proposal}"})
-    with pytest.raises(ConfigError, match="options.hpss.checksum"):
+    with pytest.raises(ConfigError, match=r"options\.hpss\.checksum"):
         hpss_settings({"tape_root": "/home/x", "checksum": "yes"})
 
 
@@ -111,7 +111,7 @@ def test_builders_read_no_files(tmp_path: Path) -> None:
     merged = {**PRODUCTION_LIKE, "tape_root": "/home/a/alsdev/data_mover", "qos": "xfer"}
     archive = build_hpss_archive(client_id="abc", private_key_file=missing_key, options=merged)
     assert isinstance(archive, HpssArchive)
-    with pytest.raises(CredentialsError, match="missing.pem does not exist"):
+    with pytest.raises(CredentialsError, match=r"missing\.pem does not exist"):
         jobs.status("1")
 
 

@@ -402,3 +402,13 @@ def rewrite_tar(path: Path, change: object) -> None:
             import io
 
             tar.addfile(member, io.BytesIO(new))
+
+
+@pytest.mark.parametrize("tape_path", ["/home/x/a b.tar", "/home/x/*.tar", "/home/x/../y.tar", "relative.tar"])
+def test_receipt_with_an_unplain_tape_path_is_refused(golden_archive: HpssArchive, tape_path: str) -> None:
+    """A receipt whose tape path HSI would misread is refused before any job."""
+    receipt = TapeReceipt("P1_2024-1.tar", tape_path, (FileRecord(P("P1/a"), 1),))
+    with pytest.raises(TapeError, match="not a plain absolute HPSS path"):
+        golden_archive.plan_verify(receipt)
+    with pytest.raises(TapeError, match="not a plain absolute HPSS path"):
+        golden_archive.plan_restore(receipt, (P("P1/a"),), RESTORE)

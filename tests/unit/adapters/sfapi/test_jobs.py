@@ -220,8 +220,17 @@ def test_log_tail_is_read_once(sim: SimulatedSfapi, jobs: SfapiJobs, tmp_path: P
     job_id = jobs.submit(copy_spec(tmp_path))
     jobs.status(job_id)
     jobs.status(job_id)
-    assert len(sim.commands) == 1
-    assert sim.commands[0].startswith("tail -n 40 -- ")
+    tails = [c for c in sim.commands if c.startswith("tail ")]
+    assert len(tails) == 1
+    assert tails[0].startswith("tail -n 40 -- ")
+
+
+def test_log_folder_is_created_once(sim: SimulatedSfapi, jobs: SfapiJobs, tmp_path: Path) -> None:
+    """Before the first submission the log folder is created (Slurm cannot start without it), once."""
+    jobs.submit(copy_spec(tmp_path, name="one"))
+    jobs.submit(copy_spec(tmp_path, name="two"))
+    mkdirs = [c for c in sim.commands if c.startswith("mkdir ")]
+    assert mkdirs == [f"mkdir -p -- {jobs.settings.slurm.log_dir}"]
 
 
 def test_not_found_right_after_submit_is_unknown_then_found(
