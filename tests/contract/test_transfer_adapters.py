@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from splash_core.adapters.local import LocalTransfer
-from splash_core.domain.models import Endpoint, Site
+from splash_core.domain.models import ChecksumAlgorithm, Endpoint, Site
 from splash_core.domain.paths import RelPath
 from splash_core.ports.transfer import TransferPort
 from tests.contract.transfer_contract import TransferContract, TransferEnv
@@ -15,12 +15,24 @@ from tests.fakes import FakeClock, FakeStorage, FakeTransfer
 
 
 class FakeTransferEnv(TransferEnv):
-    """Two endpoints on separate in-memory volumes."""
+    """Two endpoints on separate in-memory volumes.
 
-    def __init__(self) -> None:
+    With ``globus_like`` the fake compares MD5 itself and reports no digest, as Globus does.
+    """
+
+    def __init__(self, *, globus_like: bool = False) -> None:
         self.clock = FakeClock()
         self.storage = FakeStorage(self.clock)
-        self.transfer = FakeTransfer(self.storage, self.clock, verifies_checksums=True)
+        if globus_like:
+            self.transfer = FakeTransfer(
+                self.storage,
+                self.clock,
+                verifies_checksums=True,
+                service_algorithm=ChecksumAlgorithm.MD5,
+                reports_digests=False,
+            )
+        else:
+            self.transfer = FakeTransfer(self.storage, self.clock, verifies_checksums=True)
         self.source = Endpoint("src", "als", "/data/raw", Site.ON_SITE, collection_id="src-volume")
         self.destination = Endpoint("dst", "nersc", "/cfs/raw", Site.OFF_SITE, collection_id="dst-volume")
         self.timeout_s = 600.0  # fake time: free
@@ -87,6 +99,13 @@ class TestFakeTransfer(TransferContract):
 
     def make_env(self, tmp_path: Path) -> TransferEnv:
         return FakeTransferEnv()
+
+
+class TestGlobusLikeFakeTransfer(TransferContract):
+    """The fake in its Globus-like mode (MD5 compared, no digest reported) honours the contract too."""
+
+    def make_env(self, tmp_path: Path) -> TransferEnv:
+        return FakeTransferEnv(globus_like=True)
 
 
 class TestLocalTransfer(TransferContract):

@@ -120,15 +120,29 @@ class TransferContract(abc.ABC):
 
     @pytest.mark.parametrize("algorithm", list(ChecksumAlgorithm), ids=lambda a: a.value)
     def test_checksums_use_the_requested_algorithm(self, env: TransferEnv, algorithm: ChecksumAlgorithm) -> None:
-        """A checksum reported for a copy is in the request's algorithm and matches the bytes."""
+        """A checksum reported for a copy matches the bytes, in the request's algorithm (or the service's own)."""
         env.put(env.source, "a.h5", b"hdf5 bytes" * 100)
         task = env.port.submit(self.request(env, [("a.h5", "a.h5")], algorithm=algorithm))
         result = env.port.wait(task.task_id, env.timeout_s)
         (outcome,) = result.files
         assert outcome.record is not None
         if outcome.record.checksum is not None:
-            assert outcome.record.checksum == digest(b"hdf5 bytes" * 100, algorithm)
+            expected = env.port.service_checksum(env.source, env.destination) or algorithm
+            assert outcome.record.checksum == digest(b"hdf5 bytes" * 100, expected)
             assert outcome.verified_by
+
+    def test_a_service_comparison_is_announced_and_marked_on_every_file(self, env: TransferEnv) -> None:
+        """The algorithm ``service_checksum`` announces is on every VERIFIED outcome, with who verified."""
+        announced = env.port.service_checksum(env.source, env.destination)
+        for path in ("a.h5", "b.h5"):
+            env.put(env.source, path, path.encode() * 10)
+        task = env.port.submit(self.request(env, [("a.h5", "a.h5"), ("b.h5", "b.h5")]))
+        result = env.port.wait(task.task_id, env.timeout_s)
+        assert result.ok
+        for outcome in result.files:
+            assert outcome.service_algorithm is announced
+            if announced is not None:
+                assert outcome.verified_by
 
     def test_resubmitting_the_same_key_returns_the_same_task_and_copies_once(self, env: TransferEnv) -> None:
         """A resubmission under a known idempotency key starts no second copy."""

@@ -87,8 +87,14 @@ def config_check(
     from splash_core.entrypoints.config import find_config, load_settings
 
     def run() -> None:
+        from splash_core.entrypoints.container import adapter_option_problems
+
         path = find_config(config)
         settings = load_settings(path, check_secrets=not skip_secrets)
+        problems = adapter_option_problems(settings)
+        if problems:
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise ConfigError(f"configuration {path} is invalid: {problems[0]}{more}", tuple(problems))
         out.print(
             f"[green]ok[/]: {path} is valid — {len(settings.facilities)} facilities, "
             f"{len(settings.endpoints)} endpoints, {len(settings.beamlines)} beamlines "

@@ -187,6 +187,40 @@ def _prefect_scheduler(settings: Settings, db: Any) -> SchedulerPort:
     return PrefectScheduler(api_url=options.api_url, namespace=options.work_pool_prefix, mirror=_sqlite_scheduler(db))
 
 
+def adapter_option_problems(settings: Settings) -> list[str]:
+    """Validate the ``options`` block of every selected adapter, without credentials or network.
+
+    Returns every problem found, each naming its key path (empty when all is well).
+    """
+    selected = {
+        settings.adapters.transfer,
+        settings.adapters.storage,
+        settings.adapters.tape,
+        settings.adapters.catalog,
+        settings.adapters.scheduler,
+        *settings.adapters.hpc.values(),
+    }
+    problems: list[str] = []
+
+    def check(name: str, fn: Any) -> None:
+        try:
+            fn()
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+
+    if "globus" in selected:
+        from splash_core.adapters.globus.options import adapter_kwargs
+
+        check("globus", lambda: adapter_kwargs(_options(settings, "globus"), for_storage=False, where="options.globus"))
+    if "sfapi" in selected or "hpss" in selected:
+        from splash_core.adapters.sfapi.factory import hpss_settings, sfapi_settings
+
+        check("sfapi", lambda: sfapi_settings(_options(settings, "sfapi")))
+        if "hpss" in selected:
+            check("hpss", lambda: hpss_settings(_options(settings, "hpss")))
+    return problems
+
+
 def _unavailable(port: str, name: str) -> Any:
     raise ConfigError(f"adapters.{port}: adapter {name!r} is not available in this build")
 

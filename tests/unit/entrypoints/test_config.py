@@ -263,3 +263,25 @@ class TestConfigCheckCommand:
         path = write_local_profile(tmp_path)
         result = CliRunner().invoke(app, ["config", "check"], env={**os.environ, "SPLASH_CONFIG": str(path)})
         assert result.exit_code == 0, result.output
+
+
+def test_config_check_validates_adapter_options(prod: dict[str, Any], tmp_path: Path) -> None:
+    """Options of the selected adapters are checked too (unknown keys, missing required ones)."""
+    data = copy.deepcopy(prod)
+    data["options"]["globus"]["poll_every"] = 3
+    del data["options"]["sfapi"]["log_dir"]
+    path = tmp_path / "prod.yaml"
+    path.write_text(yaml.safe_dump(data))
+    result = CliRunner().invoke(app, ["config", "check", "--config", str(path)], env={"COLUMNS": "250"})
+    assert result.exit_code == 2, result.output
+    assert "options.globus" in result.output
+    assert "poll_every" in result.output
+    assert "options.sfapi.log_dir" in result.output
+
+
+def test_shipped_production_example_passes_config_check(prod: dict[str, Any], tmp_path: Path) -> None:
+    """`splash config check` accepts the shipped production example (secrets made available)."""
+    path = tmp_path / "prod.yaml"
+    path.write_text(yaml.safe_dump(prod))
+    result = CliRunner().invoke(app, ["config", "check", "--config", str(path)], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output

@@ -22,6 +22,7 @@ with what the server has and only written when it differs.
 
 from __future__ import annotations
 
+import copy
 import importlib.metadata
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -323,7 +324,7 @@ def render_prefect_yaml(plan: DeployPlan) -> str:
                 "enforce_parameter_schema": True,
                 **({"concurrency_limit": d.concurrency_limit} if d.concurrency_limit else {}),
                 "schedules": [_schedule_yaml(d.schedule)] if d.schedule else [],
-                "work_pool": {"name": d.pool, "job_variables": dict(d.job_variables)},
+                "work_pool": {"name": d.pool, "job_variables": copy.deepcopy(dict(d.job_variables))},
             }
             for d in plan.deployments
         ],
