@@ -157,16 +157,20 @@ class Row:
         speedup: bool = False,
         goal: Goal | None = None,
         note: str = "",
+        paired: bool = True,
     ) -> Row:
-        """A row comparing two measurements by the ratio of their medians (and per round)."""
+        """A row comparing two measurements by the ratio of their medians.
+
+        With ``paired`` (both measured once per round, interleaved) the ratio of each round is kept too.
+        """
         if speedup:
             ratio = alt.median / splash.median if splash.median else None
             pairs = zip(alt.values, splash.values, strict=False)
         else:
             ratio = splash.median / alt.median if alt.median else None
             pairs = zip(splash.values, alt.values, strict=False)
-        paired = tuple(a / b for a, b in pairs if b) if len(splash.values) == len(alt.values) > 1 else ()
-        return cls(scenario, measure, splash, alternative, alt, ratio, speedup, paired, goal, note)
+        rounds = tuple(a / b for a, b in pairs if b) if paired and len(splash.values) == len(alt.values) > 1 else ()
+        return cls(scenario, measure, splash, alternative, alt, ratio, speedup, rounds, goal, note)
 
     @property
     def met(self) -> bool | None:
@@ -388,11 +392,16 @@ _BUCKETS: tuple[tuple[str, str, Callable[[str, str], bool]], ...] = (
         lambda name, path: name == "SqliteDatabase.transaction",
     ),
     (
-        "waiting for copy threads",
-        "the caller waits while LocalTransfer's threads read, hash, write and fsync",
+        "waiting on worker threads",
+        "the calling thread waits while worker threads (LocalTransfer copies, fbp's pool) do the work",
         lambda name, path: (
             name in ("Event.wait", "Condition.wait", "Thread.join") or (name.endswith(".wait") and "threading" in path)
         ),
+    ),
+    (
+        "random.Random() per retried call",
+        "call_with_retry builds a new random.Random (seeded from os.urandom) on every call, even without a retry",
+        lambda name, path: path.endswith("random.py") or name.startswith("Random."),
     ),
     (
         "checksums",
@@ -438,6 +447,8 @@ class ProfileSummary:
     seconds: float
     shares: dict[str, float]
     why: dict[str, str]
+    functions: dict[str, float] = field(default_factory=dict)
+    """Own (self) seconds per function, ``name (file)``."""
 
     def line(self, top: int = 4) -> str:
         """The largest buckets, e.g. ``SQLite commits 68% (why) · checksums 14% · …``."""
@@ -480,6 +491,7 @@ def profile(ctx: Context, name: str, fn: Callable[[], object]) -> ProfileSummary
     session = profiler.last_session
     root = session.root_frame() if session is not None else None
     totals: dict[str, float] = defaultdict(float)
+    functions: dict[str, float] = defaultdict(float)
     if root is not None:
         stack: list[tuple[Frame, tuple[Frame, ...]]] = [(root, (root,))]
         while stack:
@@ -487,11 +499,12 @@ def profile(ctx: Context, name: str, fn: Callable[[], object]) -> ProfileSummary
             own = frame.time - sum(child.time for child in frame.children)
             if own > 0:
                 totals[_bucket_of(chain)] += own
+                functions[f"{_qualname(frame)} ({frame.file_path_short or frame.file_path or '?'})"] += own
             stack.extend((child, (child, *chain)) for child in frame.children)
     wall = root.time if root is not None and root.time > 0 else 1.0
     shares = {bucket: seconds / wall for bucket, seconds in totals.items()}
     why = {bucket: reason for bucket, reason, _match in _BUCKETS}
-    return ProfileSummary(path, wall, shares, why)
+    return ProfileSummary(path, wall, shares, why, dict(functions))
 
 
 def relative(path: Path) -> str:

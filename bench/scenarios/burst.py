@@ -106,7 +106,7 @@ def _verify_copies(fac: Facility, paths: list[str]) -> None:
 def run_scenario(ctx: Context) -> ScenarioResult:
     """Dispatch 500 (quick) or 10,000 (full) files of 64 KiB and compare with ``cp -r`` twice."""
     n = ctx.pick(500, 10_000)
-    repeats = ctx.repeats(2, 2)
+    repeats = ctx.repeats(1, 2)
     result = ScenarioResult(NAME, TITLE, params={"files": n, "file_bytes": FILE_BYTES, "repeats": repeats})
     splash_s: list[float] = []
     cp_s: list[float] = []

@@ -146,3 +146,68 @@ class TestSfapiJobs(HPCContract):
 
     def make_env(self, tmp_path: Path) -> HPCEnv:
         return SfapiHPCEnv(tmp_path)
+
+
+# --- Globus Compute (ALCF) over a stand-in SDK client whose ShellFunction tasks really run --------
+
+
+class GlobusComputeHPCEnv(HPCEnv):
+    """GlobusComputeJobs over the stand-in client: task commands run with bash, on fake time."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        import stamina
+
+        from splash_core.adapters.globus_compute import (
+            GlobusComputeCredentials,
+            GlobusComputeJobs,
+            GlobusComputeSettings,
+            JobTemplate,
+        )
+        from tests.unit.adapters.globus_compute.simulated import (
+            CLIENT_ID,
+            CLIENT_SECRET,
+            ENDPOINT_ID,
+            SimulatedCompute,
+        )
+
+        self._testing = stamina.set_testing(True, attempts=3)
+        self.facility = "alcf"
+        self.fail_exit_code = 3
+        self.timeout_s = 3600.0  # fake time
+        self.clock = FakeClock()
+        self.sim = SimulatedCompute(tmp_path / "endpoint", self.clock)
+        templates = {
+            "ok": JobTemplate(command="echo running {job_name}"),
+            "fail": JobTemplate(command="printf '%s\\n' {message} >&2; exit 3"),
+        }
+        self.jobs = GlobusComputeJobs(
+            GlobusComputeSettings(endpoint_id=ENDPOINT_ID, templates=templates),
+            GlobusComputeCredentials(client_id=CLIENT_ID, client_secret=CLIENT_SECRET),
+            facility="alcf",
+            client_factory=self.sim.client_factory,
+            clock=self.clock,
+        )
+
+    @property
+    def port(self) -> HPCJobPort:
+        return self.jobs
+
+    def succeeding(self, name: str, key: str = "") -> JobSpec:
+        return JobSpec(name, "ok", idempotency_key=key)
+
+    def failing(self, name: str, message: str) -> JobSpec:
+        return JobSpec(name, "fail", {"message": message})
+
+    def hanging(self, name: str) -> JobSpec:
+        self.sim.plan_next(hang=True)
+        return JobSpec(name, "ok")
+
+    def close(self) -> None:
+        self._testing.__exit__(None, None, None)
+
+
+class TestGlobusComputeJobs(HPCContract):
+    """The Globus Compute adapter honours the HPC job contract (stand-in SDK client)."""
+
+    def make_env(self, tmp_path: Path) -> HPCEnv:
+        return GlobusComputeHPCEnv(tmp_path)

@@ -160,6 +160,17 @@ def _hpc_ports(settings: Settings, db: Any, clock: ClockPort) -> Mapping[str, HP
                 options=_options(settings, "sfapi"),
                 facility=facility,
             )
+        elif adapter == "globus_compute":
+            from splash_core.adapters.globus_compute.factory import build_globus_compute_jobs
+            from splash_core.entrypoints.config import resolve_secret
+
+            ports[facility] = build_globus_compute_jobs(
+                client_id=resolve_secret(settings.secrets["globus_client_id"]),
+                client_secret=resolve_secret(settings.secrets["globus_client_secret"]),
+                options=_options(settings, "globus_compute"),
+                facility=facility,
+                clock=clock,
+            )
         else:
             raise ConfigError(f"adapters.hpc.{facility}: adapter {adapter!r} is not available in this build")
     return ports
@@ -218,6 +229,10 @@ def adapter_option_problems(settings: Settings) -> list[str]:
         check("sfapi", lambda: sfapi_settings(_options(settings, "sfapi")))
         if "hpss" in selected:
             check("hpss", lambda: hpss_settings(_options(settings, "hpss")))
+    if "globus_compute" in selected:
+        from splash_core.adapters.globus_compute.factory import globus_compute_settings
+
+        check("globus_compute", lambda: globus_compute_settings(_options(settings, "globus_compute")))
     return problems
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import string
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
@@ -168,7 +168,7 @@ def _optional_uuid(value: object) -> str | None:
     return check_uuid("options.globus_compute.function_id", value)
 
 
-def _templates(value: Mapping[str, JobTemplate] | Iterable[tuple[str, JobTemplate]]) -> Mapping[str, JobTemplate]:
+def _templates(value: Mapping[str, JobTemplate]) -> Mapping[str, JobTemplate]:
     return dict(value)
 
 
@@ -182,7 +182,8 @@ class GlobusComputeSettings:
         function_id: a function registered beforehand (a ``ShellFunction`` whose command is
             ``{command}``, see :meth:`GlobusComputeJobs.register_function`); None to register
             one on first submission.
-        prologue: shell lines run before every job's command (``module load …``).
+        prologue: shell lines run before every job's command (``module load …``), as written
+            (not a template: its braces and ``$`` are the shell's).
         user_endpoint_config: values for a multi-user endpoint's configuration template
             (account, queue, …), sent with every submission.
         resource_specification: per-task resources (MPI endpoints), sent with every submission.

@@ -268,6 +268,10 @@ class PrefectScheduler(SchedulerPort):
         """Complete the flow run under ``key`` unless it is running (no error if there is none)."""
         if self._mirror is not None:
             self._mirror.mark_done(key)
+        with self._tolerated(key):
+            self._mark_done(key)
+
+    def _mark_done(self, key: str) -> None:
         with self._client(f"mark scheduled run {key} done") as client:
             run = self._run_of(client, key)
             if run is None or run.state_type in (StateType.COMPLETED, StateType.RUNNING):
@@ -278,6 +282,10 @@ class PrefectScheduler(SchedulerPort):
         """Delete the flow run under ``key`` (cancel it if running); no error if there is none."""
         if self._mirror is not None:
             self._mirror.cancel(key)
+        with self._tolerated(key):
+            self._cancel(key)
+
+    def _cancel(self, key: str) -> None:
         with self._client(f"cancel scheduled run {key}") as client:
             run = self._run_of(client, key)
             if run is None:
@@ -289,6 +297,16 @@ class PrefectScheduler(SchedulerPort):
                 client.delete_flow_run(run.id)
             except ObjectNotFound:
                 return
+
+    @contextmanager
+    def _tolerated(self, key: str) -> Iterator[None]:
+        """With a mirror, the mirror has recorded the change: Prefect trouble is only logged."""
+        try:
+            yield
+        except SchedulerError as exc:
+            if self._mirror is None:
+                raise
+            logger.warning("scheduled run %s: recorded in the splash database, not in Prefect (%s)", key, exc)
 
 
 __all__ = ["PrefectScheduler", "default_deployment", "task_from_parameter", "task_to_parameter"]

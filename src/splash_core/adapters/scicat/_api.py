@@ -165,11 +165,11 @@ class SciCatApi:
     def _send_login(self, path: str, credentials: Mapping[str, str]) -> httpx.Response:
         try:
             return self._http().post(f"{self._base}/{path}", json=credentials)
-        except httpx.TransportError as exc:
+        except (httpx.RequestError, httpx.InvalidURL) as exc:
             raise self._unreachable("logging in", exc) from None
 
-    def _unreachable(self, what: str, exc: httpx.TransportError) -> CatalogError:
-        if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+    def _unreachable(self, what: str, exc: httpx.RequestError | httpx.InvalidURL) -> CatalogError:
+        if isinstance(exc, httpx.UnsupportedProtocol | httpx.TooManyRedirects | httpx.InvalidURL):
             return CatalogError(f"SciCat at {self._base} cannot be called ({type(exc).__name__}) while {what}")
         return RetryableCatalogError(
             f"SciCat at {self._base} cannot be reached while {what} ({type(exc).__name__}); retry later"
@@ -224,7 +224,7 @@ class SciCatApi:
     def _send(self, method: str, url: str, token: str, body: Mapping[str, Any] | None, what: str) -> httpx.Response:
         try:
             return self._http().request(method, url, json=body, headers={"Authorization": f"Bearer {token}"})
-        except httpx.TransportError as exc:
+        except (httpx.RequestError, httpx.InvalidURL) as exc:
             raise self._unreachable(what, exc) from None
 
     def json(self, response: httpx.Response, what: str) -> Any:

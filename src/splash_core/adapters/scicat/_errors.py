@@ -20,4 +20,13 @@ class SciCatLoginFailed(CatalogError, CredentialsError):
     """SciCat refused the configured account's username and password."""
 
 
-__all__ = ["RetryableCatalogError", "SciCatLoginFailed"]
+def retry_decision(exc: Exception, wait_max_s: float) -> bool | float:
+    """Whether stamina should retry after ``exc``, or how long to wait (a server's Retry-After, capped)."""
+    if not isinstance(exc, RetryableCatalogError):
+        return False
+    if exc.retry_after is not None:
+        return min(exc.retry_after, wait_max_s)
+    return True
+
+
+__all__ = ["RetryableCatalogError", "SciCatLoginFailed", "retry_decision"]

@@ -28,7 +28,7 @@ import stamina
 
 from splash_core.adapters.scicat import _mapping as m
 from splash_core.adapters.scicat._api import SciCatApi
-from splash_core.adapters.scicat._errors import RetryableCatalogError
+from splash_core.adapters.scicat._errors import retry_decision
 from splash_core.adapters.scicat.settings import SciCatSettings
 from splash_core.domain.errors import CatalogError
 from splash_core.domain.models import CatalogRecord
@@ -238,11 +238,7 @@ class SciCatCatalog(CatalogPort):
         return self._clock.now() if self._clock is not None else datetime.now(UTC)
 
     def _retry_on(self, exc: Exception) -> bool | float:
-        if not isinstance(exc, RetryableCatalogError):
-            return False
-        if exc.retry_after is not None:
-            return min(exc.retry_after, self._settings.retry_wait_max_s)
-        return True
+        return retry_decision(exc, self._settings.retry_wait_max_s)
 
     def _retrying(self, operation: Callable[[], T]) -> T:
         s = self._settings

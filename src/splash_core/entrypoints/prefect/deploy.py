@@ -452,6 +452,7 @@ def _fingerprint(spec: DeploymentSpec, schema: dict[str, Any]) -> dict[str, Any]
 
 
 def _fingerprint_of(deployment: DeploymentResponse) -> dict[str, Any]:
+    # the server keeps a deployment's limit as a global concurrency limit (``concurrency_limit`` is deprecated)
     limit = deployment.global_concurrency_limit.limit if deployment.global_concurrency_limit else None
     return {
         "entrypoint": deployment.entrypoint,
@@ -462,7 +463,7 @@ def _fingerprint_of(deployment: DeploymentResponse) -> dict[str, Any]:
         "description": deployment.description,
         "schedules": _existing_schedules(deployment),
         "parameter schema": deployment.parameter_openapi_schema,
-        "concurrency limit": limit if limit is not None else deployment.concurrency_limit,
+        "concurrency limit": limit,
         "paused": deployment.paused,
         "pull steps": deployment.pull_steps or [],
         "enforce parameter schema": deployment.enforce_parameter_schema,

@@ -20,16 +20,13 @@ from tests.unit.adapters.globus.simulated import SimulatedGlobus
 DATA = {f"scan/frame_{i:02d}.tif": f"frame {i} ".encode() * (i + 1) for i in range(5)}
 
 
-def _move(
-    sim: SimulatedGlobus,
-    transfer: GlobusTransfer,
-    storage: GlobusStorage,
-    clock: FakeClock,
-    source: Endpoint,
-    destination: Endpoint,
+def _mover(
+    sim: SimulatedGlobus, transfer: GlobusTransfer, storage: GlobusStorage, clock: FakeClock, source: Endpoint
 ) -> tuple[MoveService, FakeLedger]:
+    """The source files in place, and a move service over the Globus adapters with a fresh ledger."""
+    written = clock.now().timestamp() - 3600  # the files were written before the move
     for path, data in DATA.items():
-        sim.put_at(source, path, data)
+        sim.put_at(source, path, data, written)
     ledger = FakeLedger()
     mover = MoveService(transfer, storage, ledger, clock, max_files_per_batch=3)
     return mover, ledger
@@ -44,7 +41,7 @@ def test_a_batch_moved_by_globus_is_recorded_as_verified_by_globus(
     destination: Endpoint,
 ) -> None:
     """Every file arrives and is recorded as verified by globus (md5), with its size and no digest."""
-    mover, ledger = _move(sim, transfer, storage, clock, source, destination)
+    mover, ledger = _mover(sim, transfer, storage, clock, source)
 
     report = mover.move(source, destination, [RelPath.parse("scan")], label="end to end")
 
@@ -78,7 +75,7 @@ def test_a_prune_over_globus_storage_refuses_to_delete(
     destination: Endpoint,
 ) -> None:
     """The copies cannot be re-verified through Globus, so nothing is deleted and the prunes stay pending."""
-    mover, ledger = _move(sim, transfer, storage, clock, source, destination)
+    mover, ledger = _mover(sim, transfer, storage, clock, source)
     report = mover.move(source, destination, [RelPath.parse("scan")], label="end to end")
     paths = [v.path for v in report.verified]
     pruner = PruneService(storage, ledger, clock, {e.name: e for e in (source, destination)})

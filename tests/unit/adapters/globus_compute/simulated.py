@@ -32,7 +32,7 @@ from tests.fakes.clock import FakeClock
 
 ENDPOINT_ID = "0c0ffee0-0000-4000-8000-000000000832"
 CLIENT_ID = "c11e0000-0000-4000-8000-000000000001"
-CLIENT_SECRET = "s3cr3t-not-for-logs"  # noqa: S105 - a test value
+CLIENT_SECRET = "s3cr3t-not-for-logs"
 API = "https://compute.api.globus.org"
 
 
@@ -52,6 +52,10 @@ def network_error() -> Exception:
     return globus_sdk.GlobusConnectionError("connection refused (simulated)", ConnectionError("refused"))
 
 
+RUN = object()
+"""A :class:`Plan` result meaning "run the command and return what ShellFunction returns"."""
+
+
 @attrs.define
 class Plan:
     """How the next submitted task behaves."""
@@ -59,7 +63,7 @@ class Plan:
     pending: Sequence[str] = ("waiting-for-ep", "running")
     hang: bool = False
     exception: str | None = None
-    result: Any = attrs.NOTHING
+    result: Any = RUN
     failed_reason: str | None = None
 
 
@@ -189,9 +193,11 @@ class SimulatedCompute:
             _args, kwargs = self._serde.deserialize(payload)
             task_id = str(uuid.uuid4())
             plan = self._plans.popleft() if self._plans else Plan()
-            task = SimTask(task_id, function_id, kwargs, plan, self.clock.now().timestamp(), pending=deque(plan.pending))
+            task = SimTask(
+                task_id, function_id, kwargs, plan, self.clock.now().timestamp(), pending=deque(plan.pending)
+            )
             if not plan.hang and plan.exception is None and plan.failed_reason is None:
-                task.result = self._run(self.functions[function_id], kwargs) if plan.result is attrs.NOTHING else plan.result
+                task.result = self._run(self.functions[function_id], kwargs) if plan.result is RUN else plan.result
             self.tasks[task_id] = task
             self.submissions.append(
                 Submission(endpoint_id, function_id, kwargs, batch.user_endpoint_config, batch.resource_specification)

@@ -29,7 +29,7 @@ from splash_core.adapters.scicat import SciCatCatalog, SciCatSettings
 SERVER = "https://scicat.test"
 BASE = f"{SERVER}/api/v3"
 USERNAME = "ingestor"
-PASSWORD = "s3cret-Pa55word"  # noqa: S105 - a test value
+PASSWORD = "s3cret-Pa55word"
 
 _COMMON = {
     "pid",
@@ -231,7 +231,8 @@ class SimulatedSciCat:
         allowed = _COMMON | (_RAW if kind == "raw" else _DERIVED)
         for key in body:
             if key not in allowed:
-                return f'[{{"property":"{key}","constraints":{{"whitelistValidation":"property {key} should not exist"}}}}]'
+                constraint = {"whitelistValidation": f"property {key} should not exist"}
+                return json.dumps([{"property": key, "constraints": constraint}])
         required = _REQUIRED | (_REQUIRED_RAW if kind == "raw" else _REQUIRED_DERIVED)
         if not partial:
             missing = sorted(required - set(body))

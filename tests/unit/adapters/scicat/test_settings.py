@@ -6,7 +6,13 @@ from typing import Any
 
 import pytest
 
-from splash_core.adapters.scicat import SCICAT_KEYS, SciCatCatalog, SciCatSettings, build_scicat_catalog, scicat_settings
+from splash_core.adapters.scicat import (
+    SCICAT_KEYS,
+    SciCatCatalog,
+    SciCatSettings,
+    build_scicat_catalog,
+    scicat_settings,
+)
 from splash_core.domain.errors import ConfigError, InvalidInput
 from tests.unit.adapters.scicat.simulated import PASSWORD, USERNAME, SimulatedSciCat
 
@@ -121,13 +127,13 @@ def test_invalid_values_name_their_key(override: dict[str, Any], key: str) -> No
 
 def test_the_block_must_be_a_mapping() -> None:
     """A list where the block should be is refused."""
-    with pytest.raises(ConfigError, match="options.scicat: must be a mapping"):
+    with pytest.raises(ConfigError, match=r"options\.scicat: must be a mapping"):
         scicat_settings(["url"])  # type: ignore[arg-type]
 
 
 def test_settings_made_directly_are_checked_too() -> None:
     """SciCatSettings refuses bad values even when not built from options."""
-    with pytest.raises(ConfigError, match="options.scicat.contact_email"):
+    with pytest.raises(ConfigError, match=r"options\.scicat\.contact_email"):
         SciCatSettings(url="https://scicat.test", owner_group="g", contact_email="nobody")
 
 
