@@ -384,13 +384,26 @@ def interleave(
 
 # --- profiling -------------------------------------------------------------------
 
-# (bucket, why): how self time is grouped, tested per frame from the leaf up; the first hit wins.
-_BUCKETS: tuple[tuple[str, str, Callable[[str, str], bool]], ...] = (
+# (bucket, why, match(qualname, file)): how own time is grouped. The _CALLERS take everything below
+# them (closest one wins); otherwise _BUCKETS are tested per frame from the leaf up, first hit wins.
+_CALLERS: tuple[tuple[str, str, Callable[[str, str], bool]], ...] = (
     (
         "SQLite commits",
         "every ledger event (and task/step record) is its own transaction, synchronous=FULL: one fsync each",
         lambda name, path: name == "SqliteDatabase.transaction",
     ),
+    (
+        "checksums",
+        "fresh checksums read and hash the files",
+        lambda name, path: name in ("hash_file", "hash_bytes"),
+    ),
+    (
+        "fbp geometry build",
+        "the (pixel, angle) interpolation indices and weights, built with numpy into sparse matrices",
+        lambda name, path: name == "_build_chunk",
+    ),
+)
+_BUCKETS: tuple[tuple[str, str, Callable[[str, str], bool]], ...] = (
     (
         "waiting on worker threads",
         "the calling thread waits while worker threads (LocalTransfer copies, fbp's pool) do the work",
@@ -434,7 +447,8 @@ _BUCKETS: tuple[tuple[str, str, Callable[[str, str], bool]], ...] = (
     ("in-memory fakes", "the fake ports themselves", lambda name, path: "tests/fakes" in path),
     ("domain services", "the domain services' own Python", lambda name, path: "splash_core/domain" in path),
     ("beamline composition", "pipelines and dispatch", lambda name, path: "splash_core/beamlines" in path),
-    ("numpy/scipy", "array work", lambda name, path: "numpy" in path or "scipy" in path),
+    ("numpy/scipy", "array work (sparse products, FFTs)", lambda name, path: "numpy" in path or "scipy" in path),
+    ("splash_core.processing", "reconstruction code", lambda name, path: "splash_core/processing" in path),
     ("scikit-image", "iradon", lambda name, path: "skimage" in path),
 )
 
@@ -467,11 +481,12 @@ def _qualname(frame: Frame) -> str:
 
 
 def _bucket_of(chain: Sequence[Frame]) -> str:
-    for frame in chain:  # leaf first
-        name, path = _qualname(frame), (frame.file_path or "").replace(os.sep, "/")
-        for bucket, _why, match in _BUCKETS:
-            if match(name, path):
-                return bucket
+    named = [(_qualname(frame), (frame.file_path or "").replace(os.sep, "/")) for frame in chain]  # leaf first
+    for rules in (_CALLERS, _BUCKETS):
+        for name, path in named:
+            for bucket, _why, match in rules:
+                if match(name, path):
+                    return bucket
     return "other"
 
 
@@ -503,7 +518,7 @@ def profile(ctx: Context, name: str, fn: Callable[[], object]) -> ProfileSummary
             stack.extend((child, (child, *chain)) for child in frame.children)
     wall = root.time if root is not None and root.time > 0 else 1.0
     shares = {bucket: seconds / wall for bucket, seconds in totals.items()}
-    why = {bucket: reason for bucket, reason, _match in _BUCKETS}
+    why = {bucket: reason for bucket, reason, _match in (*_CALLERS, *_BUCKETS)}
     return ProfileSummary(path, wall, shares, why, dict(functions))
 
 

@@ -216,10 +216,10 @@ def _limits(
             summary = profile(ctx, f"{NAME}-{size}", partial(_per_slice, fbp, sinos, theta))
             line, path, where = summary.line(), summary.path, "steady state"
         result.limits.append(
-            f"fbp {size}² {where} ({relative(path)}): {line}. The back-projection geometry is "
-            f"{pairs / 1e6:.1f} M (pixel, angle) pairs, built with numpy and held as two sparse matrices; "
-            "the first call builds it (and pays first-use costs of scipy.fft/scipy.sparse and the thread pool), "
-            "later calls with the same angles and width reuse it when it is small enough to cache."
+            f"fbp {size}² {where} ({relative(path)}): {line}. Its back-projection geometry is "
+            f"{pairs / 1e6:.1f} M (pixel, angle) pairs; the first call with given angles and width builds it, "
+            "later calls reuse it while it fits the one-entry cache (iradon has no such set-up; it interpolates "
+            "every angle each time)."
         )
 
 

@@ -229,11 +229,26 @@ def adapter_option_problems(settings: Settings) -> list[str]:
         check("sfapi", lambda: sfapi_settings(_options(settings, "sfapi")))
         if "hpss" in selected:
             check("hpss", lambda: hpss_settings(_options(settings, "hpss")))
+    if "scicat" in selected:
+        from splash_core.adapters.scicat.settings import scicat_settings
+
+        check("scicat", lambda: scicat_settings(_options(settings, "scicat")))
     if "globus_compute" in selected:
         from splash_core.adapters.globus_compute.factory import globus_compute_settings
 
         check("globus_compute", lambda: globus_compute_settings(_options(settings, "globus_compute")))
     return problems
+
+
+def _scicat_catalog(settings: Settings) -> CatalogPort:
+    from splash_core.adapters.scicat.factory import build_scicat_catalog
+    from splash_core.entrypoints.config import resolve_secret
+
+    return build_scicat_catalog(
+        username=resolve_secret(settings.secrets["scicat_username"]),
+        password=resolve_secret(settings.secrets["scicat_password"]),
+        options=_options(settings, "scicat"),
+    )
 
 
 def _unavailable(port: str, name: str) -> Any:
@@ -255,7 +270,7 @@ class Container(containers.DeclarativeContainer):
     catalog = providers.Selector(
         providers.Callable(lambda s: s.adapters.catalog, settings),
         local=providers.Singleton(_sqlite_catalog, database),
-        scicat=providers.Singleton(_unavailable, "catalog", "scicat"),
+        scicat=providers.Singleton(_scicat_catalog, settings),
     )
     scheduler = providers.Selector(
         providers.Callable(lambda s: s.adapters.scheduler, settings),

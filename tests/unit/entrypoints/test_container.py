@@ -82,3 +82,36 @@ def test_ports_can_be_overridden_with_fakes(tmp_path: Path) -> None:
         splash.move("data832_raw", "nersc832_alsdev_raw", ["scans/a.h5"], export_controlled=True)
     with pytest.raises(InvalidInput):
         splash.move("data832_raw", "nersc832_alsdev_raw", [])
+
+
+def test_production_profile_wires_every_facility_adapter_without_network(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shipped production example builds Globus, SFAPI, Globus Compute, HPSS and SciCat adapters lazily."""
+    from splash_core.adapters.globus import GlobusStorage, GlobusTransfer
+    from splash_core.adapters.globus_compute import GlobusComputeJobs
+    from splash_core.adapters.scicat import SciCatCatalog
+    from splash_core.adapters.sfapi import HpssArchive, SfapiJobs
+    from splash_core.entrypoints.config import settings_from_dict
+    from splash_core.entrypoints.profiles import production_dict
+
+    monkeypatch.setenv("GLOBUS_CLIENT_ID", "6f1c8a8e-1111-4222-8333-944445555666")
+    monkeypatch.setenv("GLOBUS_CLIENT_SECRET", "not-a-real-secret")
+    monkeypatch.setenv("SCICAT_USERNAME", "ingestor")
+    monkeypatch.setenv("SCICAT_PASSWORD", "pw")
+    data = production_dict()
+    for name in ("sfapi_client_id", "sfapi_private_key"):
+        secret = tmp_path / name
+        secret.write_text("value")
+        secret.chmod(0o600)
+        data["secrets"][name] = {"file": str(secret)}
+    data["workspace"] = str(tmp_path / "ws")
+    data["adapters"]["scheduler"] = "local"
+    splash = Splash(settings_from_dict(data, base_dir=tmp_path))
+    services = splash.services()
+    assert isinstance(services.transfer, GlobusTransfer)
+    assert isinstance(services.storage, GlobusStorage)
+    assert isinstance(services.hpc["nersc"], SfapiJobs)
+    assert isinstance(services.hpc["alcf"], GlobusComputeJobs)
+    assert isinstance(services.tape, HpssArchive)
+    assert isinstance(services.catalog, SciCatCatalog)

@@ -42,4 +42,3 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("SPLASH_CONFIG", raising=False)
     write_local_profile(tmp_path)
     return tmp_path
-

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -126,7 +128,9 @@ class TestPlan:
 
     def test_an_unknown_beamline_is_a_usage_error(self, workspace: Path) -> None:
         """Exit code 2 and the known beamlines."""
-        result = runner.invoke(app, ["prefect", "deploy", "bl999", "--dry-run", "--config", str(workspace / "splash.yaml")])
+        result = runner.invoke(
+            app, ["prefect", "deploy", "bl999", "--dry-run", "--config", str(workspace / "splash.yaml")]
+        )
 
         assert result.exit_code == 2
         assert "bl733" in result.output
@@ -212,3 +216,35 @@ def test_with_the_prefect_scheduler_prunes_become_flow_runs_and_survive_losing_p
     assert state.result()["deleted"] == 3
     assert len(state.result()["tasks_run"]) == 1  # the archive, kept in the splash database
     assert not (workspace / "facilities" / "data733" / paths[0]).exists()
+
+
+@pytest.mark.prefect
+@pytest.mark.usefixtures("prefect_api")
+def test_watch_via_prefect_hands_each_batch_to_the_dispatch_deployment(workspace: Path) -> None:
+    """`splash watch --via prefect --once` creates one flow run per batch, with the batch's paths."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    config = edit_config(workspace, options__prefect={"work_pool_prefix": prefix})
+    apply_plan(plan_deployments(load_settings(config), "bl7012", config))
+    source = workspace / "facilities" / "data7012"
+    for i in range(5):
+        (source / "scan").mkdir(parents=True, exist_ok=True)
+        (source / "scan" / f"p{i}.cxi").write_bytes(b"x" * (i + 1))
+        old = time.time() - 3600
+        os.utime(source / "scan" / f"p{i}.cxi", (old, old))
+
+    result = runner.invoke(
+        app,
+        ["watch", "bl7012", "--via", "prefect", "--once", "--batch-files", "2", "--config", str(config)],
+        env={"COLUMNS": "200"},
+    )
+
+    assert result.exit_code == 0, result.output
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment_by_name("splash-dispatch/bl7012-dispatch")
+        runs = client.read_flow_runs(deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id])))
+    batches = sorted(tuple(r.parameters["paths"]) for r in runs)
+    assert batches == [("scan/p0.cxi", "scan/p1.cxi"), ("scan/p2.cxi", "scan/p3.cxi"), ("scan/p4.cxi",)]
+    assert {r.parameters["beamline"] for r in runs} == {"bl7012"}
