@@ -55,8 +55,8 @@ FILE_BYTES = 4096
 PER_FOLDER = 1000
 OLD = 200 * 86400.0
 FULL_FILES = 20_000
-"""Due files in full mode: 100,000 asked for, reduced because at the 3–16 ms per file measured on the shared
-2-CPU machine (set-up plus prune) 100,000 would take 10–45 minutes alone; see the note in the report."""
+"""Due files in full mode: 100,000 were asked for; at the 5–20 ms per file (set-up plus prune) measured on
+the shared 2-CPU machine that alone would take 8–30 minutes (the report projects it from the run)."""
 ASKED_FILES = 100_000
 
 

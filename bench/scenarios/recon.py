@@ -158,6 +158,7 @@ def run_scenario(ctx: Context) -> ScenarioResult:
             single: list[float] = []
             batch: list[float] = []
             fbp(sinos[0], theta)  # warm the geometry cache
+            _iradon(sinos[0], theta)  # and iradon's lazily loaded modules
             for _ in range(rounds):
                 iradon_t += _per_slice(_iradon, sinos, theta)
                 steady += _per_slice(lambda s, t: fbp(s, t, filter="ramp"), sinos, theta)
@@ -213,8 +214,9 @@ def _limits(
             line, path = str(found["line"]), Path(str(found["path"]))
             where = "first call in a fresh process, 1 thread"
         else:
-            summary = profile(ctx, f"{NAME}-{size}", partial(_per_slice, fbp, sinos, theta))
-            line, path, where = summary.line(), summary.path, "steady state"
+            one_thread = partial(fbp, workers=1)  # so the profiler (main thread only) sees the work
+            summary = profile(ctx, f"{NAME}-{size}", partial(_per_slice, one_thread, sinos, theta))
+            line, path, where = summary.line(), summary.path, "steady state, profiled on 1 thread"
         result.limits.append(
             f"fbp {size}² {where} ({relative(path)}): {line}. Its back-projection geometry is "
             f"{pairs / 1e6:.1f} M (pixel, angle) pairs; the first call with given angles and width builds it, "

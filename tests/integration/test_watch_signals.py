@@ -48,7 +48,7 @@ def test_watch_dispatches_arrivals_and_stops_on_sigterm(tmp_path: Path) -> None:
         splash = open_config(config)
 
         def verified() -> bool:
-            return all("nersc733_alsdev_raw" in {l.endpoint for l in splash.status(p).locations} for p in paths)
+            return all("nersc733_alsdev_raw" in {loc.endpoint for loc in splash.status(p).locations} for p in paths)
 
         deadline = time.monotonic() + 60
         while not verified() and time.monotonic() < deadline and proc.poll() is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -44,12 +45,18 @@ def test_singletons_share_one_database(splash_local: Splash) -> None:
 
 
 def test_local_profile_imports_no_sdk(tmp_path: Path) -> None:
-    """Building every local adapter never imports globus_sdk or sfapi_client."""
-    for name in [m for m in sys.modules if m.startswith(("globus_sdk", "sfapi_client"))]:
-        del sys.modules[name]
-    splash = Splash(load_settings(write_local_profile(tmp_path)))
-    splash.services()
-    assert not any(m.startswith(("globus_sdk", "sfapi_client")) for m in sys.modules)
+    """Building every local adapter never imports globus_sdk, sfapi_client or prefect (checked in a fresh process)."""
+    config = write_local_profile(tmp_path)
+    code = (
+        "import sys\n"
+        "from splash_core import open_config\n"
+        f"open_config({str(config)!r}).services()\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in {'globus_sdk', 'sfapi_client', 'prefect', "
+        "'globus_compute_sdk'})\n"
+        "assert not bad, bad\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
 
 
 def test_missing_workspace_is_a_config_error(tmp_path: Path) -> None:

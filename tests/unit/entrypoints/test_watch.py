@@ -223,7 +223,8 @@ class TestWatcher:
             thread.join(30)
         assert not thread.is_alive()
         assert sent.files == [f"scan/{i}.tif" for i in range(4)]
-        assert result and getattr(result[0], "files", None) == 4
+        assert result
+        assert getattr(result[0], "files", None) == 4
 
 
 def test_globus_endpoints_need_the_watcher_on_the_beamline_machine(tmp_path: Path) -> None:

@@ -141,7 +141,7 @@ def test_an_unreachable_server_is_reported(workspace: Path) -> None:
     config = workspace / "splash.yaml"
     plan = plan_deployments(load_settings(config), "bl733", config)
 
-    with pytest.raises(SchedulerError, match="127.0.0.1:9"):
+    with pytest.raises(SchedulerError, match=r"127\.0\.0\.1:9"):
         apply_plan(plan, api_url="http://127.0.0.1:9/api")
 
 

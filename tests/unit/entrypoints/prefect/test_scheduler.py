@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -67,8 +66,8 @@ def namespace() -> str:
 
 
 @pytest.fixture
-def scheduler(namespace: str) -> Iterator[PrefectScheduler]:
-    yield PrefectScheduler(namespace=namespace)
+def scheduler(namespace: str) -> PrefectScheduler:
+    return PrefectScheduler(namespace=namespace)
 
 
 def test_scheduling_a_key_twice_creates_one_flow_run(scheduler: PrefectScheduler, namespace: str) -> None:
