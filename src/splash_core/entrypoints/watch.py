@@ -209,7 +209,7 @@ class Watcher:
             return None
         return rel.as_posix() if rel.parts else None
 
-    def _observe(self, path: Path, now: float) -> None:
+    def _observe(self, path: Path, now: float, *, added: bool = False) -> None:
         rel = self._relative(path)
         if rel is None:
             return
@@ -222,8 +222,9 @@ class Watcher:
             logger.warning("cannot stat %s (%s); it will be looked at again", path, exc)
             return
         if path.is_dir():
-            for child in self._walk(path):
-                self._observe(child, now)
+            if added:  # files written into a new folder before the OS watch on it began
+                for child in self._walk(path):
+                    self._observe(child, now)
         elif path.is_file() and matches(path.name, self.include):
             self.batcher.seen(rel, st.st_size, st.st_mtime, now)
 
@@ -266,8 +267,8 @@ class Watcher:
 
     def _step(self, changes: Iterable[tuple[Any, str]]) -> None:
         now = self.clock()
-        for _change, path in changes:
-            self._observe(Path(path), now)
+        for change, path in changes:
+            self._observe(Path(path), now, added=getattr(change, "name", "") == "added")
         for rel in self.batcher.unsettled:
             self._observe(self.root / rel, now)
         self._send(self.batcher.poll(now))
