@@ -752,6 +752,17 @@ def run_archive(
     return services.archiver().archive(source, paths, proposal_of=module.proposal_function(beamline))
 
 
+def close_prune_tasks(services: BeamlineServices, report: PruneReport, tasks: Sequence[ScheduledTask]) -> None:
+    """Mark scheduled prune tasks done unless the run refused something on their endpoint.
+
+    The ledger decides what is deleted; a task left open only makes the scheduler run prune again.
+    """
+    refused = {r.endpoint for r in report.refused}
+    for task in tasks:
+        if task.kind == "prune" and task.payload.get("endpoint") not in refused:
+            services.scheduler.mark_done(task.key)
+
+
 def run_scheduled(
     task: ScheduledTask,
     services: BeamlineServices,
@@ -768,8 +779,7 @@ def run_scheduled(
     """
     if task.kind == "prune":
         pruned = services.pruner().run_due()
-        if not any(r.endpoint == task.payload.get("endpoint") for r in pruned.refused):
-            services.scheduler.mark_done(task.key)
+        close_prune_tasks(services, pruned, [task])
         return pruned
     if task.kind != "archive":
         raise InvalidInput(f"scheduled task {task.key} has kind {task.kind!r}; splash runs 'prune' and 'archive'")
@@ -813,6 +823,7 @@ __all__ = [
     "NewFilePipeline",
     "ProcessingPipeline",
     "build_dispatcher",
+    "close_prune_tasks",
     "dispatch_paths",
     "job_parameters",
     "route_retention",

@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -27,7 +27,8 @@ import attrs
 
 from splash_core.beamlines import BeamlineServices, run_scheduled_task
 from splash_core.beamlines import dispatch as dispatch_beamline
-from splash_core.domain.errors import InvalidInput, PathEscapesRoot
+from splash_core.beamlines.base import close_prune_tasks
+from splash_core.domain.errors import ConfigError, InvalidInput, PathEscapesRoot
 from splash_core.domain.events import (
     Ingested,
     JobFinished,
@@ -150,6 +151,8 @@ class Splash:
         """The ports bundled for beamline compositions (built once)."""
         if self._services is None:
             options = self.settings.adapter_options.get("jobs", {})
+            poll = _seconds(options, "poll_interval_seconds", _poll_default(self))
+            grace = _seconds(options, "not_found_grace_seconds", 300.0)
             self._services = BeamlineServices(
                 settings=self.settings,
                 transfer=self.transfer,
@@ -160,8 +163,8 @@ class Splash:
                 scheduler=self.scheduler,
                 ledger=self.ledger,
                 clock=self.clock,
-                job_poll_interval_s=float(cast(float, options.get("poll_interval_seconds", _poll_default(self)))),
-                job_not_found_grace_s=float(cast(float, options.get("not_found_grace_seconds", 300.0))),
+                job_poll_interval_s=poll,
+                job_not_found_grace_s=grace,
             )
         return self._services
 
@@ -247,10 +250,7 @@ class Splash:
         if not dry_run:
             flush = services.ingester().flush()
             flushed, pending = len(flush.ingested), len(flush.pending)
-            due = services.scheduler.pending(before=at or services.clock.now())
-            for task in due:
-                if task.kind == "prune" and not any(r.endpoint == task.payload.get("endpoint") for r in report.refused):
-                    services.scheduler.mark_done(task.key)
+            close_prune_tasks(services, report, services.scheduler.pending(before=at or services.clock.now()))
         return PruneRun(report, flushed, pending)
 
     def run_due_tasks(self, *, at: datetime | None = None) -> list[object]:
@@ -379,6 +379,13 @@ def flight_check(splash: Splash, route_name: str) -> FlightReport:
         )
         current = verified.path
     return FlightReport(route_name, tuple(hops))
+
+
+def _seconds(options: Mapping[str, object], key: str, default: float) -> float:
+    value = options.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ConfigError(f"options.jobs.{key}: expected a number of seconds > 0, got {value!r}")
+    return float(value)
 
 
 def _poll_default(splash: Splash) -> float:
