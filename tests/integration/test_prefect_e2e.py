@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -148,7 +149,7 @@ def test_a_batch_goes_through_server_deployment_and_worker(tmp_path: Path) -> No
                 as_subflow=False,
                 _sync=True,
             )
-            final: list[object] = []
+            final: list[Any] = []
 
             def finished() -> bool:
                 with get_client(sync_client=True) as client:
@@ -161,7 +162,7 @@ def test_a_batch_goes_through_server_deployment_and_worker(tmp_path: Path) -> No
             wait_for("the dispatch flow run", finished, FLOW_RUN_S, logs, [server, worker])
 
     state = final[0]
-    assert state.is_completed(), f"{state}\n" + "\n".join(tail(p) for p in logs)  # type: ignore[attr-defined]
+    assert state.is_completed(), f"{state}\n" + "\n".join(tail(p) for p in logs)
     from splash_core.entrypoints.api import open_config
 
     splash = open_config(config)

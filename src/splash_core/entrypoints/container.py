@@ -229,6 +229,10 @@ def adapter_option_problems(settings: Settings) -> list[str]:
         check("sfapi", lambda: sfapi_settings(_options(settings, "sfapi")))
         if "hpss" in selected:
             check("hpss", lambda: hpss_settings(_options(settings, "hpss")))
+    if "prefect" in selected:
+        from splash_core.entrypoints.prefect.options import prefect_options
+
+        check("prefect", lambda: prefect_options(settings))
     if "scicat" in selected:
         from splash_core.adapters.scicat.settings import scicat_settings
 

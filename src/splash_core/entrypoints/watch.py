@@ -177,6 +177,8 @@ class Watcher:
         submit: dispatches a batch; an exception is logged and the batch counted as failed.
         catch_up: runs once at start (the reconcile): the batches of files that arrived unwatched.
         tick: seconds between checks of files being written.
+        recent_seconds: at start, files modified this recently are watched until they settle
+            (the catch-up skipped them as unfinished); default the batcher's settle time.
         clock: wall-clock seconds (``time.time``); file mtimes are compared with it.
     """
 
@@ -189,6 +191,7 @@ class Watcher:
         submit: Submit,
         catch_up: Callable[[], list[tuple[str, ...]]] = list,
         tick: float = 1.0,
+        recent_seconds: float | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.root = root
@@ -197,6 +200,7 @@ class Watcher:
         self.submit = submit
         self.catch_up = catch_up
         self.tick = tick
+        self.recent_seconds = batcher.settle_seconds if recent_seconds is None else recent_seconds
         self.clock = clock
         self.batches = 0
         self.files = 0
@@ -235,7 +239,7 @@ class Watcher:
 
     def _recent(self, now: float) -> None:
         """Files written in the last settle window: the reconcile skipped them as unfinished."""
-        horizon = now - self.batcher.settle_seconds - max(self.tick, 1.0)
+        horizon = now - max(self.recent_seconds, self.batcher.settle_seconds) - max(self.tick, 1.0)
         for path in self._walk(self.root):
             try:
                 st = path.stat()
@@ -419,7 +423,15 @@ def build_watcher(
         return [tuple(missing[i : i + size]) for i in range(0, len(missing), size)]
 
     every = tick if tick is not None else min(1.0, max(0.05, batcher.settle_seconds / 4))
-    return Watcher(folder, include=settings.include, batcher=batcher, submit=submit, catch_up=catch_up, tick=every)
+    return Watcher(
+        folder,
+        include=settings.include,
+        batcher=batcher,
+        submit=submit,
+        catch_up=catch_up,
+        tick=every,
+        recent_seconds=settings.settle_seconds,  # what the reconcile leaves for the watcher
+    )
 
 
 @attrs.define
@@ -489,6 +501,7 @@ def watch(
 
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per API request is noise here
 
     def setup() -> Watcher:
         from splash_core.entrypoints.api import open_config
@@ -514,7 +527,8 @@ def watch(
     out.print(
         f"{beamline}: {summary.reconciled} file(s) reconciled; {summary.files} file(s) dispatched in "
         f"{summary.batches} batch(es); {summary.failed_batches} batch(es) failed; "
-        f"{summary.left_unsettled} still being written"
+        f"{summary.left_unsettled} still being written",
+        soft_wrap=True,
     )
     if summary.failed_batches:
         fail(f"{beamline}: {summary.failed_batches} batch(es) were not dispatched (see the log above)", EXIT_FAILED)

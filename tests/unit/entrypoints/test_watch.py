@@ -246,7 +246,8 @@ def test_splash_watch_once_dispatches_directly_on_the_local_profile(
     config = write_local_profile(tmp_path)
     source = tmp_path / "facilities" / "data733"
     old = [write(source, f"run1/old_{i}.tif", age_s=3600).relative_to(source).as_posix() for i in range(3)]
-    fresh = [write(source, f"run2/new_{i}.tif").relative_to(source).as_posix() for i in range(3)]
+    # written 10 s ago: too recent for the reconcile (the beamline settles for 30 s), old enough for --settle-seconds
+    fresh = [write(source, f"run2/new_{i}.tif", age_s=10).relative_to(source).as_posix() for i in range(3)]
     write(source, "run2/ignored.bin")
 
     result = CliRunner().invoke(

@@ -115,6 +115,12 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             exit_path TEXT NOT NULL)""",
         "CREATE UNIQUE INDEX jobs_idempotency ON jobs (idempotency_key) WHERE idempotency_key IS NOT NULL",
     ),
+    (
+        # v2: each facility has its own job idempotency keys (several LocalJobs share the table)
+        "DROP INDEX jobs_idempotency",
+        "CREATE UNIQUE INDEX jobs_facility_idempotency ON jobs (facility, idempotency_key) "
+        "WHERE idempotency_key IS NOT NULL",
+    ),
 )
 
 SCHEMA_VERSION: Final = len(_MIGRATIONS)

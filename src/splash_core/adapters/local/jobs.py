@@ -153,7 +153,9 @@ class LocalJobs(HPCJobPort):
         jobs_dir = self._log_dir
         with self._db_errors(f"submit job {spec.name}"), self._db.transaction() as conn:
             if key is not None:
-                row = conn.execute("SELECT job_id FROM jobs WHERE idempotency_key = ?", (key,)).fetchone()
+                row = conn.execute(
+                    "SELECT job_id FROM jobs WHERE facility = ? AND idempotency_key = ?", (self._facility, key)
+                ).fetchone()
                 if row is not None:
                     return str(row[0])
             number = conn.execute("SELECT coalesce(max(n), 0) + 1 FROM jobs").fetchone()[0]
@@ -398,8 +400,8 @@ class LocalJobs(HPCJobPort):
         with self._db_errors(f"read job {job_id}"), self._db.read() as conn:
             row = conn.execute(
                 "SELECT job_id, state, pid, pid_start, exit_code, reason, time_limit_s, started_at, finished_at, "
-                "started_epoch, log_path, exit_path FROM jobs WHERE job_id = ?",
-                (job_id,),
+                "started_epoch, log_path, exit_path FROM jobs WHERE job_id = ? AND facility = ?",
+                (job_id, self._facility),
             ).fetchone()
         if row is None:
             raise JobNotFound(f"no job {job_id!r} on local facility {self._facility} ({self._db.path})")

@@ -44,7 +44,7 @@ from splash_core.adapters.local._fs import is_inside
 from splash_core.adapters.local._proc import is_running, process_start
 from splash_core.adapters.local.clock import SystemClock
 from splash_core.adapters.local.database import DatabaseLike, as_database
-from splash_core.adapters.local.hashing import MIB, clamp_buffer_size, hash_file, new_hasher
+from splash_core.adapters.local.hashing import DEFAULT_BUFFER_SIZE, clamp_buffer_size, hash_file, new_hasher
 from splash_core.domain.errors import TransferError, TransferFailed, TransferTimeout
 from splash_core.domain.models import (
     Checksum,
@@ -148,7 +148,7 @@ class LocalTransfer(TransferPort):
         db: DatabaseLike,
         *,
         max_workers: int = 4,
-        buffer_size: int = 8 * MIB,
+        buffer_size: int = DEFAULT_BUFFER_SIZE,
         verify: VerifyMode = "written",
         verified_by: str = VERIFIED_BY,
         max_bytes_per_s: float | None = None,
@@ -559,7 +559,7 @@ class LocalTransfer(TransferPort):
                 os.posix_fadvise(src_fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
             dst_fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
             try:
-                size, digest = self._stream(plan, src_fd, dst_fd, st.st_size)
+                size, digest = self._stream(plan, src_fd, dst_fd)
                 after = os.fstat(src_fd)
                 if size != st.st_size or after.st_size != size or after.st_mtime_ns != st.st_mtime_ns:
                     raise _CopyFailed(
@@ -597,8 +597,8 @@ class LocalTransfer(TransferPort):
                 )
         return FileRecord(path=item.destination, size=size, checksum=checksum, mtime=st.st_mtime)
 
-    def _stream(self, plan: _Plan, src_fd: int, dst_fd: int, size_hint: int) -> tuple[int, str]:
-        hasher = new_hasher(plan.request.checksum_algorithm, size_hint=size_hint)
+    def _stream(self, plan: _Plan, src_fd: int, dst_fd: int) -> tuple[int, str]:
+        hasher = new_hasher(plan.request.checksum_algorithm)
         buffer = self._buffer()
         total = 0
         cancel, pacer = plan.cancel, self._pacer

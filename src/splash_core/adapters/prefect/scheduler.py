@@ -228,15 +228,23 @@ class PrefectScheduler(SchedulerPort):
     def _schedule(self, task: ScheduledTask) -> str:
         name = self._deployment_of(task)
         with self._client(f"schedule {task.kind} run {task.key} on {name}") as client:
-            deployment_id = self._deployment_id(client, name, task)
-            run = client.create_flow_run_from_deployment(
-                deployment_id,
-                parameters={"scheduled": task_to_parameter(task)},
-                state=Scheduled(scheduled_time=task.run_at),
-                name=task.key,
-                tags=["splash", self._tag, f"splash-{task.kind}"],
-                idempotency_key=self._key(task.key),
-            )
+            try:
+                return self._create(client, name, task)
+            except httpx.HTTPStatusError as exc:
+                if exc.response.status_code != httpx.codes.NOT_FOUND or name not in self._deployments:
+                    raise
+                del self._deployments[name]  # redeployed since it was looked up: look once more
+                return self._create(client, name, task)
+
+    def _create(self, client: SyncPrefectClient, name: str, task: ScheduledTask) -> str:
+        run = client.create_flow_run_from_deployment(
+            self._deployment_id(client, name, task),
+            parameters={"scheduled": task_to_parameter(task)},
+            state=Scheduled(scheduled_time=task.run_at),
+            name=task.key,
+            tags=["splash", self._tag, f"splash-{task.kind}"],
+            idempotency_key=self._key(task.key),
+        )
         return str(run.id)
 
     def pending(self, before: datetime | None = None) -> Sequence[ScheduledTask]:

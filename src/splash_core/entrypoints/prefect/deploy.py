@@ -13,7 +13,8 @@ Per beamline ``bl`` (pool prefix from ``options.prefect.work_pool_prefix``, defa
 
 Deployments name their flow by module path, so a ``process`` worker started from the
 environment where splash_core is installed imports it directly; their only pull step sets the
-working directory (the configuration file's folder), so no code is copied from storage. The configuration file goes with every run twice: as the ``config`` parameter and as
+working directory (the configuration file's folder), so no code is copied from storage. The
+configuration file goes with every run twice: as the ``config`` parameter and as
 ``SPLASH_CONFIG`` in the job's environment.
 
 Applying a plan twice changes nothing the second time: each pool and deployment is compared

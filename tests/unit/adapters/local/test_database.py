@@ -128,3 +128,25 @@ def test_hot_queries_are_single_indexed_lookups(tmp_path: Path) -> None:
         plans = _plans(db, call)
         assert len(plans) == 1, plans
         assert "SCAN" not in plans[0], plans[0]
+
+
+def test_a_version_1_database_is_upgraded_in_place(tmp_path: Path) -> None:
+    """An existing database at schema version 1 gets the later migrations and keeps its rows."""
+    from splash_core.adapters.local.database import _MIGRATIONS
+
+    conn = sqlite3.connect(tmp_path / "splash.db")
+    for statement in _MIGRATIONS[0]:
+        conn.execute(statement)
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute(
+        "INSERT INTO steps (key, payload) VALUES (?, ?)",
+        ("run/1", '{"key":"run/1","state":"done","at":"2025-01-01T00:00:00+00:00","detail":""}'),
+    )
+    conn.commit()
+    conn.close()
+    ledger = SqliteLedger(tmp_path / "splash.db")
+    step = ledger.step("run/1")
+    assert step is not None
+    assert step.detail == ""
+    with SqliteDatabase(tmp_path / "splash.db").read() as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION

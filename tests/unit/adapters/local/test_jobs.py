@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from splash_core.adapters.local import LocalJobs
-from splash_core.domain.errors import JobError
+from splash_core.domain.errors import JobError, JobNotFound
 from splash_core.domain.models import JobSpec, JobState
 
 TEMPLATES = {
@@ -171,3 +171,15 @@ def test_logs_go_to_the_log_dir(tmp_path: Path, db: Path) -> None:
     assert (tmp_path / "logs" / f"{job_id}.log").read_text() == "value=v\n"
     assert (tmp_path / "logs" / f"{job_id}.sh").read_text().startswith("#!/bin/bash\n#SBATCH --nodes=1\n")
     assert jobs.facility == "local"
+
+
+def test_facilities_sharing_a_database_keep_their_jobs_apart(db: Path, jobs: LocalJobs) -> None:
+    """Job ids and idempotency keys belong to one facility."""
+    alcf = LocalJobs(db, TEMPLATES, facility="alcf")
+    nersc_job = jobs.submit(JobSpec("q", "echo", {"value": "n"}, idempotency_key="recon/scan-1"))
+    alcf_job = alcf.submit(JobSpec("q", "echo", {"value": "a"}, idempotency_key="recon/scan-1"))
+    assert alcf_job != nersc_job
+    assert alcf.wait(alcf_job, 30).log_tail == "value=a"
+    with pytest.raises(JobNotFound):
+        alcf.status(nersc_job)
+    assert jobs.wait(nersc_job, 30).log_tail == "value=n"

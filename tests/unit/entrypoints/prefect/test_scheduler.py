@@ -171,3 +171,18 @@ def unused_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def test_a_deployment_created_again_is_found_again(namespace: str) -> None:
+    """After the deployment is deleted and re-created (a new id), scheduling still works."""
+    scheduler = PrefectScheduler(namespace=namespace)
+    scheduler.schedule(task("a", 1))
+    with _client() as client:
+        old = client.read_deployment_by_name("splash-prune/global-prune")
+        client.delete_deployment(old.id)
+        flow_id = client.create_flow_from_name(FLOW_PRUNE)
+        client.create_deployment(flow_id=flow_id, name="global-prune", entrypoint="tests:nothing")
+
+    scheduler.schedule(task("b", 2))
+
+    assert [t.key for t in scheduler.pending()] == ["b"]  # deleting a deployment deletes its scheduled runs
