@@ -26,6 +26,7 @@ import attrs
 import globus_sdk
 from globus_sdk.scopes import TransferScopes
 
+from splash_core.adapters._redact import REDACTOR
 from splash_core.adapters.globus._retry import Retrier, take_over_sdk_retries
 from splash_core.adapters.globus.errors import CREDENTIALS_HINT, transfer_error
 from splash_core.domain.errors import CredentialsError, SplashError
@@ -44,7 +45,6 @@ _SDK_LOGGERS_NAMING_THE_CLIENT = (
     "globus_sdk.services.auth.client.base_login_client",
     "globus_sdk.authorizers.client_credentials",
 )
-_REDACTED = "<redacted>"
 
 
 def _short(client_id: str) -> str:
@@ -137,42 +137,10 @@ def _read_secret_file(path: Path, *, require_private: bool) -> str:
     return text
 
 
-class _Redactor(logging.Filter):
-    """Replaces known sensitive strings in records of the loggers it is attached to."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._replacements: dict[str, str] = {}
-
-    def protect(self, value: str, shown_as: str = _REDACTED) -> None:
-        if value:
-            self._replacements[value] = shown_as
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not self._replacements:
-            return True
-        try:
-            message = record.getMessage()
-        except Exception:  # a malformed record is the SDK's business, not ours
-            return True
-        redacted = message
-        for value, shown_as in self._replacements.items():
-            redacted = redacted.replace(value, shown_as)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        return True
-
-
-_REDACTOR = _Redactor()
-
-
 def _install_redactor(credentials: GlobusCredentials) -> None:
-    _REDACTOR.protect(credentials.client_secret)
-    _REDACTOR.protect(credentials.client_id, credentials.short_id)
-    for name in _SDK_LOGGERS_NAMING_THE_CLIENT:
-        logger = logging.getLogger(name)
-        if _REDACTOR not in logger.filters:
-            logger.addFilter(_REDACTOR)
+    REDACTOR.protect(credentials.client_secret)
+    REDACTOR.protect(credentials.client_id, credentials.short_id)
+    REDACTOR.attach(_SDK_LOGGERS_NAMING_THE_CLIENT)
 
 
 def build_transfer_client(

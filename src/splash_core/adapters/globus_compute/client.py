@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 import attrs
 
+from splash_core.adapters._redact import REDACTOR
 from splash_core.domain.errors import CredentialsError
 
 logger = logging.getLogger(__name__)
@@ -124,42 +125,10 @@ ClientFactory = Callable[[GlobusComputeCredentials], ComputeClient]
 """Builds the client from the credentials (called once, on first use)."""
 
 
-class _Redactor(logging.Filter):
-    """Replaces the client id and secret in records of the loggers it is attached to."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._replacements: dict[str, str] = {}
-
-    def protect(self, value: str, shown_as: str) -> None:
-        if value:
-            self._replacements[value] = shown_as
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not self._replacements:
-            return True
-        try:
-            message = record.getMessage()
-        except Exception:  # a malformed record is the SDK's business, not ours
-            return True
-        redacted = message
-        for value, shown_as in self._replacements.items():
-            redacted = redacted.replace(value, shown_as)
-        if redacted != message:
-            record.msg, record.args = redacted, None
-        return True
-
-
-_REDACTOR = _Redactor()
-
-
 def _install_redactor(credentials: GlobusComputeCredentials) -> None:
-    _REDACTOR.protect(credentials.client_secret, "<redacted>")
-    _REDACTOR.protect(credentials.client_id, credentials.short_id)
-    for name in _SDK_LOGGERS_NAMING_THE_CLIENT:
-        sdk_logger = logging.getLogger(name)
-        if _REDACTOR not in sdk_logger.filters:
-            sdk_logger.addFilter(_REDACTOR)
+    REDACTOR.protect(credentials.client_secret)
+    REDACTOR.protect(credentials.client_id, credentials.short_id)
+    REDACTOR.attach(_SDK_LOGGERS_NAMING_THE_CLIENT)
 
 
 def default_client_factory(credentials: GlobusComputeCredentials) -> ComputeClient:
