@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from splash_core.domain.errors import SplashError
 from splash_core.domain.events import (
     Ingested,
     JobFinished,
+    LedgerEvent,
     LocationRemoved,
     LocationVerified,
     PruneDone,
@@ -96,7 +98,7 @@ class LedgerContract(abc.ABC):
 
     def test_history_is_every_event_naming_the_path_in_order(self, ledger: LedgerPort) -> None:
         """History includes events that mention the path among several."""
-        events = [
+        events: list[LedgerEvent] = [
             verified("spot832", "raw/a.h5", 0),
             verified("spot832", "raw/other.h5", 1),
             Ingested("key-1", "local:1", (P("raw/a.h5"), P("raw/b.h5")), at(2)),
@@ -201,3 +203,61 @@ class LedgerContract(abc.ABC):
         assert copy.checksum is None
         assert copy.service_algorithm is ChecksumAlgorithm.MD5
         assert list(ledger.history(P("raw/a.h5"))) == [event]
+
+    def test_record_many_appends_in_order(self, ledger: LedgerPort) -> None:
+        """A batch lands in order, with the same effects as recording its events one by one."""
+        ledger.record(scheduled("spot832", "raw/a.h5", 60))
+        batch: list[LedgerEvent] = [
+            verified("spot832", "raw/a.h5", 1),
+            PruneRefused("spot832", P("raw/a.h5"), "copy missing", at(2)),
+            PruneDone("spot832", P("raw/a.h5"), "data832", SUM, at(3)),
+            LocationRemoved("spot832", P("raw/a.h5"), at(3)),
+            verified("spot832", "raw/b.h5", 4),
+        ]
+        ledger.record_many(batch)
+        ledger.record(verified("spot832", "raw/a.h5", 5, OTHER_SUM))
+        assert list(ledger.history(P("raw/a.h5"))) == [
+            scheduled("spot832", "raw/a.h5", 60),
+            *batch[:4],
+            verified("spot832", "raw/a.h5", 5, OTHER_SUM),
+        ]
+        assert list(ledger.history(P("raw/b.h5"))) == [batch[4]]
+        assert ledger.pending_prunes() == []
+        assert ledger.verified_copy("spot832", P("raw/a.h5")) == verified("spot832", "raw/a.h5", 5, OTHER_SUM)
+        assert ledger.verified_paths("spot832") == frozenset({P("raw/a.h5"), P("raw/b.h5")})
+
+    def test_record_many_later_events_of_a_batch_win(self, ledger: LedgerPort) -> None:
+        """Within one batch a removal after a verification ends it, and a verification after a removal counts."""
+        ledger.record_many(
+            [
+                verified("data832", "raw/a.h5", 0),
+                LocationRemoved("data832", P("raw/a.h5"), at(1)),
+                LocationRemoved("data832", P("raw/b.h5"), at(1)),
+                verified("data832", "raw/b.h5", 2),
+            ]
+        )
+        assert ledger.verified_copy("data832", P("raw/a.h5")) is None
+        assert ledger.verified_copy("data832", P("raw/b.h5")) == verified("data832", "raw/b.h5", 2)
+
+    def test_record_many_is_all_or_nothing(self, ledger: LedgerPort) -> None:
+        """An event that cannot be stored (a naive time) fails the whole batch: nothing of it is recorded."""
+        ledger.record(verified("spot832", "raw/a.h5", 0))
+        ledger.record(scheduled("spot832", "raw/a.h5", 60))
+        naive = LocationRemoved("spot832", P("raw/a.h5"), datetime(2025, 3, 1, 13, 0))
+        with pytest.raises(SplashError):
+            ledger.record_many([PruneDone("spot832", P("raw/a.h5"), "data832", SUM, at(61)), naive])
+        assert list(ledger.history(P("raw/a.h5"))) == [
+            verified("spot832", "raw/a.h5", 0),
+            scheduled("spot832", "raw/a.h5", 60),
+        ]
+        assert ledger.pending_prunes() == [scheduled("spot832", "raw/a.h5", 60)]
+        assert ledger.verified_copy("spot832", P("raw/a.h5")) == verified("spot832", "raw/a.h5", 0)
+        # the ledger still works afterwards
+        ledger.record_many([PruneDone("spot832", P("raw/a.h5"), "data832", SUM, at(61))])
+        assert ledger.pending_prunes() == []
+
+    def test_record_many_of_nothing_records_nothing(self, ledger: LedgerPort) -> None:
+        """An empty batch is allowed and changes nothing."""
+        ledger.record_many([])
+        assert list(ledger.history(P("raw/a.h5"))) == []
+        assert ledger.pending_prunes() == []

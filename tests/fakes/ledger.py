@@ -6,6 +6,8 @@
   ``PruneDone`` for the same endpoint+path recorded after it (refusals keep them pending),
   oldest due first; ``due_before`` keeps those due at or before it.
 - the outbox keeps one record per dataset key, in first-enqueued order.
+- ``record_many`` appends a batch all or nothing; an event with a naive time is refused
+  (``InvalidInput``), as the SQLite ledger refuses it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TypeVar
 
-from splash_core.domain.errors import LedgerError
+import attrs
+
+from splash_core.domain.errors import InvalidInput, LedgerError
 from splash_core.domain.events import (
     Ingested,
     JobFinished,
@@ -32,6 +36,15 @@ from tests.fakes._support import FaultPlan
 
 _Key = tuple[str, RelPath]
 E = TypeVar("E")
+
+
+def _check_storable(event: LedgerEvent) -> None:
+    """Reject what a real ledger cannot store: a time without timezone (it keeps UTC times only)."""
+    for value in attrs.astuple(event, recurse=False):
+        if isinstance(value, datetime) and value.utcoffset() is None:
+            raise InvalidInput(
+                f"{type(event).__name__} time {value.isoformat()} has no timezone; splash_core stores UTC times only"
+            )
 
 
 def _mentions(event: LedgerEvent, path: RelPath) -> bool:
@@ -63,7 +76,10 @@ class FakeLedger(LedgerPort):
     # --- test controls -----------------------------------------------------
 
     def fail_next(self, n: int = 1, *, op: str | None = None) -> None:
-        """Make the next ``n`` writes (of ``op``: record, record_step, enqueue_ingest, ingest_done) fail."""
+        """Make the next ``n`` writes (of ``op``: record, record_step, enqueue_ingest, ingest_done) fail.
+
+        A ``record`` fault also fails a ``record_many`` call: the whole batch, nothing written.
+        """
         self.faults.add(n, transient=False, op=op)
 
     def of_type(self, kind: type[E]) -> list[E]:
@@ -74,7 +90,20 @@ class FakeLedger(LedgerPort):
 
     def record(self, event: LedgerEvent) -> None:
         """Append ``event`` and update the indexes."""
-        self._maybe_fail("record", type(event).__name__)
+        self.record_many((event,))
+
+    def record_many(self, events: Sequence[LedgerEvent]) -> None:
+        """Append ``events`` in order, all or none (a ``record`` fault fails the whole batch)."""
+        if not events:
+            return
+        what = type(events[0]).__name__ if len(events) == 1 else f"{len(events)} events"
+        self._maybe_fail("record", what)
+        for event in events:
+            _check_storable(event)
+        for event in events:
+            self._append(event)
+
+    def _append(self, event: LedgerEvent) -> None:
         seq = len(self.events)
         self.events.append(event)
         if isinstance(event, LocationVerified):

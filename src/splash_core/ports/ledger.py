@@ -21,6 +21,14 @@ class LedgerPort(Protocol):
         """Append ``event``."""
         ...
 
+    def record_many(self, events: Sequence[LedgerEvent]) -> None:
+        """Append ``events`` in order, all in one durable write: all of them are recorded or none.
+
+        Raises:
+            LedgerError: nothing was recorded.
+        """
+        ...
+
     def verified_copy(self, endpoint: str, path: RelPath) -> LocationVerified | None:
         """The latest verification of ``path`` on ``endpoint``, unless it was removed since."""
         ...

@@ -70,8 +70,9 @@ class SqliteLedger(LedgerPort):
     """The ledger, durable in the local SQLite database.
 
     A ``LocationRemoved`` for the same endpoint and path ends a verified copy (the prune service
-    records one beside each ``PruneDone``). The latest ``PruneScheduled`` per endpoint and path
-    is pending until a ``PruneDone`` for them; a ``PruneRefused`` leaves it pending.
+    records one with each ``PruneDone``, in the same ``record_many``). The latest
+    ``PruneScheduled`` per endpoint and path is pending until a ``PruneDone`` for them; a
+    ``PruneRefused`` leaves it pending.
 
     Args:
         db: the database (or its file).
@@ -89,40 +90,64 @@ class SqliteLedger(LedgerPort):
 
     def record(self, event: LedgerEvent) -> None:
         """Append ``event`` durably (on disk when this returns)."""
-        type_name = type(event).__name__
-        endpoint, path = _subject(event)
-        payload = dumps(event)
-        with self._errors(f"record {type_name}"), self._db.transaction() as conn:
-            cur = conn.execute(
-                "INSERT INTO events (type, endpoint, path, at_us, payload) VALUES (?, ?, ?, ?, ?)",
-                (type_name, endpoint, path_key(path.value) if path else None, epoch_us(event.at), payload),
+        self.record_many((event,))
+
+    def record_many(self, events: Sequence[LedgerEvent]) -> None:
+        """Append ``events`` in order in one transaction: all on disk when this returns, or none.
+
+        One commit (one fsync) for the batch instead of one per event.
+
+        Raises:
+            InvalidInput: an event cannot be stored (a time without timezone); nothing was written.
+            LedgerError: the database refused the write; nothing was written.
+        """
+        if not events:
+            return
+        # serialise first: an event that cannot be stored fails the batch before anything is written
+        rows = [(type(e).__name__, *_subject(e), epoch_us(e.at), dumps(e)) for e in events]
+        what = f"record {rows[0][0]}" if len(rows) == 1 else f"record {len(rows)} events"
+        with self._errors(what), self._db.transaction() as conn:
+            # ids are given explicitly (the next free ones, as SQLite would pick) so one executemany
+            # inserts the batch; the transaction holds the write lock, so no one else takes them
+            first_id: int = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM events").fetchone()[0]
+            conn.executemany(
+                "INSERT INTO events (id, type, endpoint, path, at_us, payload) VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (first_id + i, type_name, endpoint, path_key(path.value) if path else None, at_us, payload)
+                    for i, (type_name, endpoint, path, at_us, payload) in enumerate(rows)
+                ],
             )
-            event_id = cur.lastrowid
             conn.executemany(
                 "INSERT OR IGNORE INTO event_paths (path, event_id) VALUES (?, ?)",
-                [(path_key(p), event_id) for p in _mentions(event)],
+                [(path_key(p), first_id + i) for i, event in enumerate(events) for p in _mentions(event)],
             )
-            match event:
-                case LocationVerified():
-                    conn.execute(
-                        "INSERT OR REPLACE INTO locations (endpoint, path, event_id) VALUES (?, ?, ?)",
-                        (event.endpoint, path_key(event.path.value), event_id),
-                    )
-                case LocationRemoved():
-                    conn.execute(
-                        "DELETE FROM locations WHERE endpoint = ? AND path = ?",
-                        (event.endpoint, path_key(event.path.value)),
-                    )
-                case PruneScheduled():
-                    conn.execute(
-                        "INSERT OR REPLACE INTO prunes (endpoint, path, due_us, event_id) VALUES (?, ?, ?, ?)",
-                        (event.endpoint, path_key(event.path.value), epoch_us(event.due_at), event_id),
-                    )
-                case PruneDone():
-                    conn.execute(
-                        "DELETE FROM prunes WHERE endpoint = ? AND path = ?",
-                        (event.endpoint, path_key(event.path.value)),
-                    )
+            # the state tables change in event order (a later event of a batch overrides an earlier one)
+            for i, event in enumerate(events):
+                self._update_state(conn, event, first_id + i)
+
+    @staticmethod
+    def _update_state(conn: sqlite3.Connection, event: LedgerEvent, event_id: int) -> None:
+        match event:
+            case LocationVerified():
+                conn.execute(
+                    "INSERT OR REPLACE INTO locations (endpoint, path, event_id) VALUES (?, ?, ?)",
+                    (event.endpoint, path_key(event.path.value), event_id),
+                )
+            case LocationRemoved():
+                conn.execute(
+                    "DELETE FROM locations WHERE endpoint = ? AND path = ?",
+                    (event.endpoint, path_key(event.path.value)),
+                )
+            case PruneScheduled():
+                conn.execute(
+                    "INSERT OR REPLACE INTO prunes (endpoint, path, due_us, event_id) VALUES (?, ?, ?, ?)",
+                    (event.endpoint, path_key(event.path.value), epoch_us(event.due_at), event_id),
+                )
+            case PruneDone():
+                conn.execute(
+                    "DELETE FROM prunes WHERE endpoint = ? AND path = ?",
+                    (event.endpoint, path_key(event.path.value)),
+                )
 
     def verified_copy(self, endpoint: str, path: RelPath) -> LocationVerified | None:
         """The latest verification of ``path`` on ``endpoint``, unless it was removed since."""

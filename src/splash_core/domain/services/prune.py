@@ -18,6 +18,9 @@ mounted, with a checksum-capable storage adapter. When such fresh checksums diff
 copy is *not* forgotten: with no digest recorded splash cannot tell which side changed,
 and copying the file again could overwrite the good copy with a damaged source.
 
+Each deletion is recorded (``PruneDone`` with ``LocationRemoved``, in one durable ledger write)
+as soon as it is made, before the next file is touched.
+
 Otherwise the prune is refused: the file stays, a ``PruneRefused`` names what is wrong, and
 the prune stays pending so the next run tries again. A problem with one file never stops
 the others. When the copy itself is gone or changed, a ``LocationRemoved`` for it is
@@ -202,9 +205,13 @@ class PruneService:
                 else:
                     deleted.append(self._delete(prune, checked))
             except _Gone as exc:
-                gone.append(prune)
-                if not dry_run:
-                    self._record_gone(prune, exc.copy, exc.checksum)
+                try:
+                    if not dry_run:
+                        self._record_gone(prune, exc.copy, exc.checksum)
+                    gone.append(prune)
+                except Exception as record_exc:  # recording failed: keep it pending, never raise for one file
+                    reason = f"{prune.path} on {prune.endpoint} is gone but could not be recorded: {record_exc}"
+                    refused.append(self._refuse(prune, reason, record=False))
             except _Refused as exc:
                 refused.append(self._refuse(prune, exc.reason, record=not dry_run))
                 if exc.stale_copy is not None and not dry_run:
@@ -325,8 +332,8 @@ class PruneService:
         now = self._clock.now()
         done = PruneDone(prune.endpoint, prune.path, copy.endpoint, checked.checksum, now)
         try:
-            self._ledger.record(done)
-            self._ledger.record(LocationRemoved(prune.endpoint, prune.path, now))
+            # both or neither, in one durable write, before the next file is touched
+            self._ledger.record_many((done, LocationRemoved(prune.endpoint, prune.path, now)))
         except LedgerError as exc:
             # repaired next run: the file is gone and the copy verified, so the prune is marked done
             logger.error("pruned %s on %s but could not record it: %s", prune.path, prune.endpoint, exc)
@@ -341,8 +348,12 @@ class PruneService:
             copy.endpoint,
         )
         now = self._clock.now()
-        self._ledger.record(PruneDone(prune.endpoint, prune.path, copy.endpoint, checksum, now))
-        self._ledger.record(LocationRemoved(prune.endpoint, prune.path, now))
+        self._ledger.record_many(
+            (
+                PruneDone(prune.endpoint, prune.path, copy.endpoint, checksum, now),
+                LocationRemoved(prune.endpoint, prune.path, now),
+            )
+        )
 
     def _forget_copy(self, endpoint: str, path: RelPath) -> None:
         # the verified bytes are no longer there: say so, so moves and reconcile copy the file again
