@@ -62,6 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         repeat=args.repeat,
         profile=not args.no_profile,
     )
+    for stale in ctx.profile_dir.glob(f"{base}-*.txt"):  # profiles of this report's previous run
+        stale.unlink()
     env = environment(ctx)
     started = time.perf_counter()
     results: list[ScenarioResult] = []

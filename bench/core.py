@@ -3,7 +3,7 @@
 Every scenario returns a :class:`ScenarioResult` whose :class:`Row` objects compare a splash
 measurement with an alternative and, where there is one, a :class:`Goal`. Times are medians
 over repeats with their min–max; contenders of one scenario are interleaved round by round
-(the order rotating) so the noise of a shared machine falls on all of them alike.
+(in a shuffled order) so the noise of a shared machine falls on all of them alike.
 
 Correctness checks inside scenarios raise :class:`CheckFailed`; that (or any crash) is the
 only thing that makes ``python -m bench`` exit non-zero. Missed goals never do.
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import statistics
 import subprocess
@@ -365,20 +366,32 @@ def settle() -> None:
 
 
 def interleave(
-    contenders: Mapping[str, Callable[[int], float]], rounds: int, *, between: Callable[[], None] = settle
+    contenders: Mapping[str, Callable[[int], float]],
+    rounds: int,
+    *,
+    between: Callable[[], None] = settle,
+    warmup: bool = False,
 ) -> dict[str, list[float]]:
-    """Run every contender once per round, rotating the order; each returns its own timed seconds.
+    """Run every contender once per round, in a shuffled order; each returns its own timed seconds.
 
-    A contender does its untimed setup and checks itself and returns only the seconds of the
-    work being compared. ``between`` runs (untimed) before each contender.
+    The order is shuffled per round (seeded, so runs are repeatable) rather than rotated: a
+    rotation keeps every contender behind the same neighbour, and a contender that leaves the
+    disk busy (a large unlink, say) would always slow the same one down. A contender does its
+    untimed setup and checks itself and returns only the seconds of the work being compared.
+    ``between`` runs (untimed) before each contender. With ``warmup`` a first round runs
+    untimed (its times are dropped).
     """
     names = list(contenders)
     times: dict[str, list[float]] = {n: [] for n in names}
-    for r in range(rounds):
-        shift = r % len(names)
-        for name in names[shift:] + names[:shift]:
+    order = random.Random(len(names) * 1000 + rounds)
+    for r in range(-1 if warmup else 0, rounds):
+        shuffled = names[:]
+        order.shuffle(shuffled)
+        for name in shuffled:
             between()
-            times[name].append(contenders[name](r))
+            seconds = contenders[name](r + 1 if warmup else r)
+            if r >= 0:
+                times[name].append(seconds)
     return times
 
 
@@ -463,6 +476,8 @@ class ProfileSummary:
     why: dict[str, str]
     functions: dict[str, float] = field(default_factory=dict)
     """Own (self) seconds per function, ``name (file)``."""
+    callers: dict[str, float] = field(default_factory=dict)
+    """Own seconds by ``nearest splash_core caller → function`` (who asked for the time spent)."""
 
     def line(self, top: int = 4) -> str:
         """The largest buckets, e.g. ``SQLite commits 68% (why) · checksums 14% · …``."""
@@ -478,6 +493,22 @@ class ProfileSummary:
 
 def _qualname(frame: Frame) -> str:
     return f"{frame.class_name}.{frame.function}" if frame.class_name else frame.function
+
+
+def _real(chain: Sequence[Frame]) -> list[Frame]:
+    """The chain without pyinstrument's synthetic frames (``[self]``, hidden groups)."""
+    return [f for f in chain if not (f.is_synthetic or f.function.startswith("["))]
+
+
+def _caller_key(chain: Sequence[Frame]) -> tuple[str, str]:
+    real = _real(chain) or list(chain)
+    leaf = real[0]
+    leaf_name = f"{_qualname(leaf)} ({leaf.file_path_short or leaf.file_path or '?'})"
+    for frame in real:
+        if "splash_core/" in (frame.file_path or "").replace(os.sep, "/"):
+            caller = _qualname(frame)
+            return leaf_name, caller if frame is leaf else f"{caller} → {_qualname(leaf)}"
+    return leaf_name, _qualname(leaf)
 
 
 def _bucket_of(chain: Sequence[Frame]) -> str:
@@ -507,6 +538,7 @@ def profile(ctx: Context, name: str, fn: Callable[[], object]) -> ProfileSummary
     root = session.root_frame() if session is not None else None
     totals: dict[str, float] = defaultdict(float)
     functions: dict[str, float] = defaultdict(float)
+    callers: dict[str, float] = defaultdict(float)
     if root is not None:
         stack: list[tuple[Frame, tuple[Frame, ...]]] = [(root, (root,))]
         while stack:
@@ -514,12 +546,14 @@ def profile(ctx: Context, name: str, fn: Callable[[], object]) -> ProfileSummary
             own = frame.time - sum(child.time for child in frame.children)
             if own > 0:
                 totals[_bucket_of(chain)] += own
-                functions[f"{_qualname(frame)} ({frame.file_path_short or frame.file_path or '?'})"] += own
+                function, caller = _caller_key(chain)
+                functions[function] += own
+                callers[caller] += own
             stack.extend((child, (child, *chain)) for child in frame.children)
     wall = root.time if root is not None and root.time > 0 else 1.0
     shares = {bucket: seconds / wall for bucket, seconds in totals.items()}
     why = {bucket: reason for bucket, reason, _match in (*_CALLERS, *_BUCKETS)}
-    return ProfileSummary(path, wall, shares, why, dict(functions))
+    return ProfileSummary(path, wall, shares, why, dict(functions), dict(callers))
 
 
 def relative(path: Path) -> str:
