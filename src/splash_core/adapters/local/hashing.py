@@ -39,7 +39,9 @@ def new_hasher(algorithm: ChecksumAlgorithm, *, threads: int = 1) -> Hasher:
         threads: how many threads blake3 may use for big updates. One is the default on
             purpose: a single thread hashes ~3.8 GB/s here, faster than the disks, while
             blake3's thread pool competes with the kernel's writeback for the CPUs and made
-            copies to ext4 three times slower under load.
+            copies to ext4 three times slower under load (re-measured with 1 MiB chunks and
+            early writeback: two threads gave no gain). Copies of large files use a second
+            CPU differently, by hashing on a helper thread beside the copy (``transfer.py``).
     """
     if algorithm is ChecksumAlgorithm.BLAKE3:
         return blake3.blake3(max_threads=threads)
