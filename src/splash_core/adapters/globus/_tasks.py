@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -37,22 +36,6 @@ class PollPolicy:
         while True:
             yield interval
             interval = min(self.max_s, interval * self.factor)
-
-
-class SystemClock:
-    """The real clock (a ClockPort) for when none is injected."""
-
-    def now(self) -> datetime:
-        """The current UTC time."""
-        return datetime.now(UTC)
-
-    def monotonic(self) -> float:
-        """Seconds from an arbitrary origin."""
-        return time.monotonic()
-
-    def sleep(self, seconds: float) -> None:
-        """Block for ``seconds``."""
-        time.sleep(seconds)
 
 
 def task_status(doc: Any) -> TaskStatus:

@@ -28,9 +28,10 @@ from typing import Any
 
 import globus_sdk
 
+from splash_core.adapters._clock import SystemClock
 from splash_core.adapters.globus._client import ClientSource, GlobusSession, collection_of
 from splash_core.adapters.globus._retry import Retrier, RetryPolicy
-from splash_core.adapters.globus._tasks import PollPolicy, SystemClock, event_text, parse_time, task_status
+from splash_core.adapters.globus._tasks import PollPolicy, event_text, parse_time, task_status
 from splash_core.adapters.globus.auth import build_transfer_client
 from splash_core.adapters.globus.errors import is_exists, is_not_found, storage_error
 from splash_core.adapters.globus.options import adapter_kwargs

@@ -35,6 +35,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+from splash_core.adapters._options import integer as _integer
+from splash_core.adapters._options import number as _number
 from splash_core.adapters.globus_compute.client import ClientFactory, GlobusComputeCredentials
 from splash_core.adapters.globus_compute.jobs import GlobusComputeJobs
 from splash_core.adapters.globus_compute.settings import (
@@ -76,22 +78,6 @@ GLOBUS_COMPUTE_KEYS = frozenset(
     }
 )
 """Every key ``options.globus_compute`` may have."""
-
-
-def _number(key: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ConfigError(f"{key}: must be a number, got {value!r}")
-    try:
-        return float(value)
-    except ValueError:
-        raise ConfigError(f"{key}: must be a number, got {value!r}") from None
-
-
-def _integer(key: str, value: Any) -> int:
-    number = _number(key, value)
-    if number != int(number):
-        raise ConfigError(f"{key}: must be a whole number, got {value!r}")
-    return int(number)
 
 
 def _text(key: str, value: Any) -> str:

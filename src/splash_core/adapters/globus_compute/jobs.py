@@ -30,7 +30,6 @@ from __future__ import annotations
 import logging
 import re
 import threading
-import time
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -38,6 +37,7 @@ from typing import Any
 
 import attrs
 
+from splash_core.adapters._clock import SystemClock as _SystemClock
 from splash_core.adapters.globus_compute._errors import Retrier, connect_error, describe
 from splash_core.adapters.globus_compute.client import (
     ClientFactory,
@@ -69,18 +69,6 @@ _UNKNOWN_TASK = re.compile(r"unknown task|task.*not found|no such task|does not 
 _WORKER_LOST = re.compile(r"WorkerLost|worker.*lost|ManagerLost", re.IGNORECASE)
 TIMEOUT_EXIT_CODE = 124
 """What ``timeout`` (and ``ShellFunction``'s own walltime) exits with when the limit is reached."""
-
-
-class _SystemClock(ClockPort):
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            time.sleep(seconds)
 
 
 @attrs.frozen

@@ -45,6 +45,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from splash_core.adapters._options import integer as _integer
+from splash_core.adapters._options import number as _number
 from splash_core.adapters.sfapi.auth import HttpClientFactory, SfapiCredentials
 from splash_core.adapters.sfapi.hpss import HpssArchive
 from splash_core.adapters.sfapi.jobs import SfapiJobs
@@ -109,22 +111,6 @@ _KIND_KEYS = frozenset(
         "extra_sbatch",
     }
 )
-
-
-def _number(key: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ConfigError(f"{key}: must be a number, got {value!r}")
-    try:
-        return float(value)
-    except ValueError:
-        raise ConfigError(f"{key}: must be a number, got {value!r}") from None
-
-
-def _integer(key: str, value: Any) -> int:
-    number = _number(key, value)
-    if number != int(number):
-        raise ConfigError(f"{key}: must be a whole number, got {value!r}")
-    return int(number)
 
 
 def _strings(key: str, value: Any) -> tuple[str, ...]:

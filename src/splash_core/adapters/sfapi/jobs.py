@@ -19,12 +19,12 @@ import logging
 import re
 import shlex
 import threading
-import time
-from datetime import UTC, datetime, tzinfo
+from datetime import tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
+from splash_core.adapters._clock import SystemClock as _SystemClock
 from splash_core.adapters.sfapi import _slurm
 from splash_core.adapters.sfapi.auth import HttpClientFactory, SfapiCredentials, default_http_client_factory
 from splash_core.adapters.sfapi.client import SfapiApi
@@ -48,18 +48,6 @@ _BAD_ENDS = frozenset(
         JobState.PREEMPTED,
     }
 )
-
-
-class _SystemClock(ClockPort):
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def sleep(self, seconds: float) -> None:
-        if seconds > 0:
-            time.sleep(seconds)
 
 
 @attrs.define
