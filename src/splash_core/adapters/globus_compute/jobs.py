@@ -38,6 +38,7 @@ from typing import Any
 import attrs
 
 from splash_core.adapters._clock import SystemClock as _SystemClock
+from splash_core.adapters._polling import poll_job
 from splash_core.adapters.globus_compute._errors import Retrier, connect_error, describe
 from splash_core.adapters.globus_compute.client import (
     ClientFactory,
@@ -47,7 +48,7 @@ from splash_core.adapters.globus_compute.client import (
 )
 from splash_core.adapters.globus_compute.settings import GlobusComputeSettings
 from splash_core.adapters.globus_compute.templates import render_task
-from splash_core.domain.errors import JobError, JobNotFound, TransientJobError
+from splash_core.domain.errors import JobError, JobNotFound
 from splash_core.domain.models import JobSpec, JobState, JobStatus
 from splash_core.ports.clock import ClockPort
 from splash_core.ports.hpc import HPCJobPort
@@ -233,19 +234,16 @@ class GlobusComputeJobs(HPCJobPort):
             JobNotFound: the service does not know the task.
         """
         s = self._settings
-        deadline = self._clock.monotonic() + max(0.0, timeout_s)
-        delay = s.poll_interval_s
-        while True:
-            try:
-                last = self.status(job_id)
-            except TransientJobError as exc:
-                logger.warning("status of task %s on %s unavailable (%s); asking again", job_id, self._facility, exc)
-                last = JobStatus(job_id=job_id, state=JobState.UNKNOWN, reason=f"status unavailable: {exc}")
-            remaining = deadline - self._clock.monotonic()
-            if last.state.terminal or remaining <= 0:
-                return last
-            self._clock.sleep(min(delay, remaining))
-            delay = min(delay * s.poll_backoff, s.poll_max_interval_s)
+        return poll_job(
+            self.status,
+            job_id,
+            clock=self._clock,
+            timeout_s=timeout_s,
+            interval_s=s.poll_interval_s,
+            backoff=s.poll_backoff,
+            max_interval_s=s.poll_max_interval_s,
+            where=self._facility,
+        )
 
     def cancel(self, job_id: str) -> None:
         """Record the task as cancelled (a task that has ended already is left alone).

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import attrs
 
 from splash_core.adapters._clock import SystemClock as _SystemClock
+from splash_core.adapters._polling import poll_job
 from splash_core.adapters.sfapi import _slurm
 from splash_core.adapters.sfapi.auth import HttpClientFactory, SfapiCredentials, default_http_client_factory
 from splash_core.adapters.sfapi.client import SfapiApi
@@ -193,19 +194,16 @@ class SfapiJobs(HPCJobPort):
             JobNotFound: the job is unknown beyond the grace window.
         """
         s = self._settings
-        deadline = self._clock.monotonic() + timeout_s
-        delay = s.poll_interval_s
-        while True:
-            try:
-                last = self.status(job_id)
-            except TransientJobError as exc:
-                logger.warning("status of job %s on %s unavailable (%s); asking again", job_id, s.machine, exc)
-                last = JobStatus(job_id=job_id, state=JobState.UNKNOWN, reason=f"status unavailable: {exc}")
-            remaining = deadline - self._clock.monotonic()
-            if last.state.terminal or remaining <= 0:
-                return last
-            self._clock.sleep(min(delay, remaining))
-            delay = min(delay * s.poll_backoff, s.poll_max_interval_s)
+        return poll_job(
+            self.status,
+            job_id,
+            clock=self._clock,
+            timeout_s=timeout_s,
+            interval_s=s.poll_interval_s,
+            backoff=s.poll_backoff,
+            max_interval_s=s.poll_max_interval_s,
+            where=s.machine,
+        )
 
     def cancel(self, job_id: str) -> None:
         """Cancel the job (a job that has ended already is left alone).
